@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Build binder_linux.ko out of tree:
+#   build-module.sh KDIR FLAVOR OUT_DIR [SELFTEST=0|1]
+# KDIR is a kernel build directory (its 'source' link or itself holds the
+# kernel source). FLAVOR is 'stock' (the tree's binder_alloc.c) or 'rust'.
+# The tree's binder sources are copied into OUT_DIR next to this project's
+# Kbuild and sources, then Kbuild runs there; OUT_DIR/binder_linux.ko is
+# the result.
+set -euo pipefail
+. "$(dirname "$0")/env.sh"
+
+kdir=${1:?usage: build-module.sh KDIR FLAVOR OUT_DIR [SELFTEST]}
+flavor=${2:?}
+out=${3:?}
+selftest=${4:-0}
+
+[ -f "$kdir/Module.symvers" ] || die "$kdir is not a built kernel tree (no Module.symvers)"
+ksrc=$kdir
+[ -e "$kdir/source" ] && ksrc=$(readlink -f "$kdir/source")
+android="$ksrc/drivers/android"
+[ -f "$android/binder.c" ] || die "no drivers/android/binder.c under $ksrc"
+
+tree_files=(binder.c binderfs.c binder_internal.h binder_trace.h dbitmap.h binder_alloc_selftest.c)
+case "$flavor" in
+stock) tree_files+=(binder_alloc.c binder_alloc.h) ;;
+rust) ;;
+*) die "unknown allocator flavor '$flavor' (stock, rust)" ;;
+esac
+
+mkdir -p "$out"
+for f in "${tree_files[@]}"; do
+	[ -f "$android/$f" ] || die "kernel tree lacks drivers/android/$f"
+	cmp -s "$android/$f" "$out/$f" || cp "$android/$f" "$out/$f"
+done
+cmp -s "$PROJECT_DIR/Kbuild" "$out/Kbuild" || cp "$PROJECT_DIR/Kbuild" "$out/Kbuild"
+
+make -C "$kdir" M="$out" "${KMAKE_FLAGS[@]}" BINDER_ALLOC="$flavor" \
+	BINDER_SELFTEST="$selftest" -j"$(nproc)" modules >"$out/build.log" 2>&1 || {
+	tail -30 "$out/build.log" >&2
+	die "module build ($flavor) against $kdir failed, see $out/build.log"
+}
+echo "$out/binder_linux.ko"

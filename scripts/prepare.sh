@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Build everything one guest kernel variant needs and pack its initramfs:
+#   prepare.sh VARIANT MODULE...      (MODULE: stock | rust)
+# Prints the kernel build dir. Products land in build/VARIANT/.
+set -euo pipefail
+. "$(dirname "$0")/env.sh"
+
+variant=${1:?usage: prepare.sh VARIANT MODULE...}
+shift
+kdir=$("$PROJECT_DIR/scripts/build-kernel.sh" "$variant")
+bdir="$PROJECT_DIR/build/$variant"
+mkdir -p "$bdir"
+
+hdrs="$kdir/usr/include"
+if [ ! -f "$hdrs/linux/android/binder.h" ]; then
+	make -C "$kdir" "${KMAKE_FLAGS[@]}" headers_install >/dev/null 2>&1 ||
+		die "headers_install in $kdir failed"
+fi
+"$PROJECT_DIR/scripts/build-guest-progs.sh" "$hdrs" "$bdir/progs"
+
+mods=()
+for m in "$@"; do
+	ko=$("$PROJECT_DIR/scripts/build-module.sh" "$kdir" "$m" "$bdir/mod-$m")
+	mods+=("$m=$ko")
+done
+"$PROJECT_DIR/scripts/mkinitramfs.sh" "$bdir/initrd.gz" "$bdir/progs" "${mods[@]}"
+echo "$kdir"

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# make run: boot the base guest with the module, run the binder IPC
+# demonstration (a context manager service and a client exchanging calls
+# of several sizes, then one-way calls until the driver refuses), print the
+# transcript and the binder debugfs state, and exit.
+# INTERACTIVE=1 (make shell) gives a shell in the same guest instead.
+set -euo pipefail
+. "$(dirname "$0")/env.sh"
+
+# The Rust allocator has not landed yet: demonstrate the stock one.
+module=${DEMO_MODULE:-stock}
+kdir=$("$PROJECT_DIR/scripts/prepare.sh" base "$module")
+log="$PROJECT_DIR/build/logs/demo-$module.log"
+mkdir -p "$(dirname "$log")"
+
+if [ "$module" = stock ]; then
+	echo "run: the Rust allocator has not landed yet; this demo runs the STOCK"
+	echo "run: binder_linux.ko (the kernel tree's binder_alloc.c, built out of tree)."
+fi
+kernel="$kdir/arch/x86/boot/bzImage"
+initrd="$PROJECT_DIR/build/base/initrd.gz"
+if [ "${INTERACTIVE:-0}" = 1 ]; then
+	exec "$PROJECT_DIR/scripts/run-guest.sh" "$kernel" "$initrd" "$module" demo /dev/null
+fi
+
+echo "run: booting the base kernel ($(basename "$kdir")) with the $module module..."
+rc=0
+"$PROJECT_DIR/scripts/run-guest.sh" "$kernel" "$initrd" "$module" demo "$log" 300 || rc=$?
+# The transcript: the demo's KTAP output, de-indented.
+sed -n '/^=== KTAP BEGIN ===/,/^=== KTAP END ===/p' "$log" | sed -e '1d;$d' -e 's/^    //'
+echo "run: full serial log in ${log#"$PROJECT_DIR"/}"
+python3 "$PROJECT_DIR/scripts/ktap_report.py" "demo/$module=$log" | tail -1
+exit $rc

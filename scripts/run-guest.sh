@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Boot one guest and save its serial log:
+#   run-guest.sh BZIMAGE INITRD MODULE PLAN LOG [TIMEOUT_S] [MEM]
+# The guest reboots itself when the plan is done (QEMU exits on reboot
+# with -no-reboot); a guest still running after TIMEOUT_S is killed and
+# the run fails. QEMU runs under TCG: KVM does not work on these hosts.
+set -euo pipefail
+. "$(dirname "$0")/env.sh"
+
+kernel=${1:?usage: run-guest.sh BZIMAGE INITRD MODULE PLAN LOG [TIMEOUT] [MEM]}
+initrd=${2:?}
+module=${3:?}
+plan=${4:?}
+log=${5:?}
+timeout_s=${6:-600}
+mem=${7:-512M}
+extra=${GUEST_APPEND:-}
+
+append="console=ttyS0 panic=-1 oops=panic log_buf_len=8M printk.devkmsg=on"
+append="$append testmod=$module testplan=$plan $extra"
+
+rc=0
+if [ "${INTERACTIVE:-0}" = 1 ]; then
+	exec qemu-system-x86_64 -m "$mem" -smp 2 -nographic -no-reboot \
+		-kernel "$kernel" -initrd "$initrd" -append "$append testshell=1"
+fi
+timeout --foreground -k 10 "$timeout_s" \
+	qemu-system-x86_64 -m "$mem" -smp 2 -display none -serial stdio \
+	-monitor none -no-reboot -kernel "$kernel" -initrd "$initrd" \
+	-append "$append" </dev/null >"$log" 2>&1 || rc=$?
+if [ $rc -eq 124 ] || [ $rc -eq 137 ]; then
+	echo "run-guest: guest timed out after ${timeout_s}s (log: $log)" >&2
+	echo "=== GUEST TIMEOUT after ${timeout_s}s ===" >>"$log"
+	exit 3
+fi
+exit $rc

@@ -1,0 +1,303 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Minimal binder client/server helpers for the guest test programs.
+ *
+ * Speaks the raw binder protocol (BINDER_WRITE_READ) so that the tests
+ * depend on nothing but the kernel UAPI. Results are printed as KTAP
+ * lines on stdout; the guest init nests them under the program's name.
+ */
+#ifndef BINDER_UTIL_H
+#define BINDER_UTIL_H
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <linux/android/binder.h>
+
+#define BINDER_DEV_DEFAULT "/dev/binderfs/binder"
+
+/* ---- KTAP output ------------------------------------------------------ */
+
+static int ktap_index;
+static int ktap_failed;
+
+static void ktap_header(int planned)
+{
+	printf("KTAP version 1\n1..%d\n", planned);
+	fflush(stdout);
+}
+
+static void __attribute__((format(printf, 3, 4)))
+ktap_result(int ok, const char *name, const char *fmt, ...)
+{
+	char why[256] = "";
+	va_list ap;
+
+	if (fmt) {
+		va_start(ap, fmt);
+		vsnprintf(why, sizeof(why), fmt, ap);
+		va_end(ap);
+	}
+	if (!ok)
+		ktap_failed++;
+	printf("%sok %d %s%s%s\n", ok ? "" : "not ", ++ktap_index, name,
+	       why[0] ? " # " : "", why);
+	fflush(stdout);
+}
+
+static void __attribute__((format(printf, 1, 2))) ktap_diag(const char *fmt, ...)
+{
+	va_list ap;
+
+	printf("# ");
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	printf("\n");
+	fflush(stdout);
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+/* Deterministic payload: every byte depends on the seed and its offset. */
+static inline uint8_t pattern_byte(uint32_t seed, size_t i)
+{
+	return (uint8_t)(seed * 131u + i * 31u + (i >> 8) * 7u + (i >> 16));
+}
+
+static void pattern_fill(uint8_t *p, size_t len, uint32_t seed)
+{
+	for (size_t i = 0; i < len; i++)
+		p[i] = pattern_byte(seed, i);
+}
+
+/* Returns the first mismatching offset, or -1 when all bytes match. */
+static long pattern_check(const uint8_t *p, size_t len, uint32_t seed)
+{
+	for (size_t i = 0; i < len; i++)
+		if (p[i] != pattern_byte(seed, i))
+			return (long)i;
+	return -1;
+}
+
+/* ---- binder connection ------------------------------------------------ */
+
+struct binder {
+	int fd;
+	void *map;
+	size_t map_size;
+};
+
+static int binder_open(struct binder *b, const char *dev, size_t map_size)
+{
+	struct binder_version v = { 0 };
+
+	b->fd = open(dev, O_RDWR | O_CLOEXEC);
+	if (b->fd < 0)
+		return -errno;
+	if (ioctl(b->fd, BINDER_VERSION, &v) < 0 ||
+	    v.protocol_version != BINDER_CURRENT_PROTOCOL_VERSION) {
+		close(b->fd);
+		return -EPROTO;
+	}
+	b->map_size = map_size;
+	b->map = mmap(NULL, map_size, PROT_READ, MAP_PRIVATE, b->fd, 0);
+	if (b->map == MAP_FAILED) {
+		int err = -errno;
+
+		close(b->fd);
+		return err;
+	}
+	return 0;
+}
+
+static void binder_close(struct binder *b)
+{
+	munmap(b->map, b->map_size);
+	close(b->fd);
+}
+
+static int binder_write(struct binder *b, const void *data, size_t len)
+{
+	struct binder_write_read bwr = {
+		.write_size = len,
+		.write_buffer = (binder_uintptr_t)data,
+	};
+
+	return ioctl(b->fd, BINDER_WRITE_READ, &bwr) < 0 ? -errno : 0;
+}
+
+static int binder_free_buffer(struct binder *b, binder_uintptr_t ptr)
+{
+	struct __attribute__((packed)) {
+		uint32_t cmd;
+		binder_uintptr_t ptr;
+	} w = { BC_FREE_BUFFER, ptr };
+
+	return binder_write(b, &w, sizeof(w));
+}
+
+/*
+ * What one read returned that a test cares about. Noise (BR_NOOP,
+ * BR_SPAWN_LOOPER, reference counting) is consumed and ignored.
+ */
+struct binder_event {
+	uint32_t cmd; /* BR_TRANSACTION, BR_REPLY, BR_FAILED_REPLY, ... */
+	struct binder_transaction_data tr;
+};
+
+/*
+ * Read until one "interesting" return command arrives.
+ * Leftover commands in the read buffer are kept for the next call.
+ */
+struct binder_reader {
+	uint8_t buf[4096];
+	size_t len, pos;
+};
+
+static int binder_next_event(struct binder *b, struct binder_reader *r,
+			     struct binder_event *ev)
+{
+	for (;;) {
+		while (r->pos + sizeof(uint32_t) <= r->len) {
+			uint32_t cmd;
+			size_t sz;
+
+			memcpy(&cmd, r->buf + r->pos, sizeof(cmd));
+			sz = _IOC_SIZE(cmd);
+			r->pos += sizeof(cmd);
+			if (r->pos + sz > r->len)
+				return -EPROTO;
+			switch (cmd) {
+			case BR_TRANSACTION:
+			case BR_REPLY:
+				memcpy(&ev->tr, r->buf + r->pos, sizeof(ev->tr));
+				/* fallthrough */
+			case BR_TRANSACTION_COMPLETE:
+			case BR_ONEWAY_SPAM_SUSPECT:
+			case BR_FAILED_REPLY:
+			case BR_DEAD_REPLY:
+			case BR_FROZEN_REPLY:
+				ev->cmd = cmd;
+				r->pos += sz;
+				return 0;
+			case BR_ERROR: {
+				int32_t e;
+
+				memcpy(&e, r->buf + r->pos, sizeof(e));
+				r->pos += sz;
+				ev->cmd = cmd;
+				ev->tr.code = (uint32_t)e;
+				return 0;
+			}
+			default: /* BR_NOOP, BR_SPAWN_LOOPER, refcounts ... */
+				r->pos += sz;
+				break;
+			}
+		}
+		struct binder_write_read bwr = {
+			.read_size = sizeof(r->buf),
+			.read_buffer = (binder_uintptr_t)r->buf,
+		};
+		if (ioctl(b->fd, BINDER_WRITE_READ, &bwr) < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		r->len = bwr.read_consumed;
+		r->pos = 0;
+	}
+}
+
+/* Queue a transaction (or reply) carrying a flat data buffer. */
+static int binder_send(struct binder *b, uint32_t bc, uint32_t handle,
+		       uint32_t code, uint32_t flags, const void *data, size_t len)
+{
+	struct __attribute__((packed)) {
+		uint32_t cmd;
+		struct binder_transaction_data tr;
+	} w;
+
+	memset(&w, 0, sizeof(w));
+	w.cmd = bc;
+	w.tr.target.handle = handle;
+	w.tr.code = code;
+	w.tr.flags = flags;
+	w.tr.data_size = len;
+	w.tr.data.ptr.buffer = (binder_uintptr_t)data;
+	return binder_write(b, &w, sizeof(w));
+}
+
+/*
+ * Synchronous call to @handle: returns the final return command
+ * (BR_REPLY, BR_FAILED_REPLY, BR_DEAD_REPLY, ...; BR_* codes do not fit
+ * a positive int, hence long) or a negative errno.
+ * On BR_REPLY the reply is in @ev and must be freed by the caller.
+ */
+static long binder_call(struct binder *b, struct binder_reader *r,
+		       uint32_t handle, uint32_t code, const void *data,
+		       size_t len, struct binder_event *ev)
+{
+	int ret = binder_send(b, BC_TRANSACTION, handle, code, 0, data, len);
+
+	if (ret)
+		return ret;
+	for (;;) {
+		ret = binder_next_event(b, r, ev);
+		if (ret)
+			return ret;
+		if (ev->cmd != BR_TRANSACTION_COMPLETE)
+			return (long)ev->cmd;
+	}
+}
+
+/*
+ * One-way call: returns BR_TRANSACTION_COMPLETE on success (or
+ * BR_ONEWAY_SPAM_SUSPECT), else the failure command or a negative errno.
+ */
+static long binder_call_oneway(struct binder *b, struct binder_reader *r,
+			      uint32_t handle, uint32_t code, const void *data,
+			      size_t len)
+{
+	struct binder_event ev;
+	int ret = binder_send(b, BC_TRANSACTION, handle, code, TF_ONE_WAY,
+			      data, len);
+
+	if (ret)
+		return ret;
+	ret = binder_next_event(b, r, &ev);
+	return ret ? ret : (long)ev.cmd;
+}
+
+static const char *br_name(long cmd)
+{
+	switch (cmd) {
+	case BR_REPLY: return "BR_REPLY";
+	case BR_TRANSACTION_COMPLETE: return "BR_TRANSACTION_COMPLETE";
+	case BR_ONEWAY_SPAM_SUSPECT: return "BR_ONEWAY_SPAM_SUSPECT";
+	case BR_FAILED_REPLY: return "BR_FAILED_REPLY";
+	case BR_DEAD_REPLY: return "BR_DEAD_REPLY";
+	case BR_FROZEN_REPLY: return "BR_FROZEN_REPLY";
+	case BR_ERROR: return "BR_ERROR";
+	case BR_TRANSACTION: return "BR_TRANSACTION";
+	default: return cmd < 0 ? strerror((int)-cmd) : "BR_?";
+	}
+}
+
+#endif /* BINDER_UTIL_H */
