@@ -25,6 +25,7 @@ enum {
 #define ONEWAY_SIZE (32 * 1024)
 
 static int verbose;
+static pid_t service_pid;
 static const char *dev = BINDER_DEV_DEFAULT;
 static size_t map_size = 1024 * 1024;
 
@@ -108,23 +109,39 @@ static void service_main(int ready_fd, int resume_fd)
 static struct binder cb;
 static struct binder_reader cr;
 
-static void print_debugfs(pid_t pid)
+/* Print @path, or only its "proc @pid" section when @pid is not 0. */
+static void print_file(const char *path, pid_t pid)
 {
-	char path[96], line[256];
-	FILE *f;
+	char line[256], head[32];
+	int in = !pid;
+	FILE *f = fopen(path, "r");
 
-	snprintf(path, sizeof(path), "/sys/kernel/debug/binder/proc/%d", pid);
-	f = fopen(path, "r");
 	if (!f) {
 		ktap_diag("(no %s: %s)", path, strerror(errno));
 		return;
 	}
-	ktap_diag("---- %s", path);
+	snprintf(head, sizeof(head), "proc %d\n", pid);
+	ktap_diag("---- %s%s", path, pid ? " (this process's section)" : "");
 	while (fgets(line, sizeof(line), f)) {
+		if (pid && !strncmp(line, "proc ", 5))
+			in = !strcmp(line, head);
+		if (!in)
+			continue;
 		line[strcspn(line, "\n")] = 0;
 		ktap_diag("  %s", line);
 	}
 	fclose(f);
+}
+
+/* The allocator's state for @pid as binder's debugfs shows it. */
+static void print_debugfs(const char *when, pid_t pid)
+{
+	char path[96];
+
+	ktap_diag("binder debugfs state of pid %d %s:", pid, when);
+	snprintf(path, sizeof(path), "/sys/kernel/debug/binder/proc/%d", pid);
+	print_file(path, 0);
+	print_file("/sys/kernel/debug/binder/stats", pid);
 }
 
 /* Synchronous echo of @len bytes; returns NULL on success or a reason. */
@@ -224,6 +241,8 @@ static void test_oneway_flood(int resume_fd)
 	ktap_result(spam_seen, "oneway_spam_suspect_reported",
 		    spam_seen ? NULL : "no BR_ONEWAY_SPAM_SUSPECT while async space ran low");
 
+	if (verbose)
+		print_debugfs("while it holds the one-way calls", service_pid);
 	if (write(resume_fd, "g", 1) != 1) {
 		ktap_result(0, "oneway_drained", "resume: %s", strerror(errno));
 		return;
@@ -269,6 +288,7 @@ int main(int argc, char **argv)
 	if (pipe(ready) || pipe(resume))
 		return 1;
 	service = fork();
+	service_pid = service;
 	if (service == 0) {
 		close(ready[0]);
 		close(resume[1]);
@@ -328,18 +348,15 @@ int main(int argc, char **argv)
 	err = echo_once(map_size, why, sizeof(why));
 	ktap_result(!err, "sync_echo_full_mapping_after_flood", "%s", err ? err : "");
 
-	if (verbose) {
-		print_debugfs(service);
-		print_debugfs(getpid());
-	}
+	if (verbose)
+		print_debugfs("after the calls", service_pid);
 
 	ret = simple_call(CODE_EXIT, NULL, 0);
 	int wstatus = 0;
 
 	waitpid(service, &wstatus, 0);
 	ktap_result(ret == 0 && WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0,
-		    "service_exits_cleanly", "call %s, status 0x%x", br_name(ret),
-		    wstatus);
+		    "service_exits_cleanly", ret ? "call: %s" : NULL, br_name(ret));
 	binder_close(&cb);
 	return ktap_failed ? 1 : 0;
 }
