@@ -11,8 +11,8 @@
 
 SHELL := /bin/bash
 PROJECT := $(CURDIR)
-# Allocator flavors built and tested. "rust" joins when it lands.
-MODULES ?= stock
+# Allocator flavors built and tested: the reference C allocator and ours.
+MODULES ?= stock rust
 KERNELS ?= base debug
 # Kernel to build against for `make modules`; default: the cached base kernel.
 KDIR ?=

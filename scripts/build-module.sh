@@ -21,18 +21,26 @@ android="$ksrc/drivers/android"
 [ -f "$android/binder.c" ] || die "no drivers/android/binder.c under $ksrc"
 
 tree_files=(binder.c binderfs.c binder_internal.h binder_trace.h dbitmap.h binder_alloc_selftest.c)
+# This project's sources of the Rust allocator.
+project_files=(Kbuild)
 case "$flavor" in
 stock) tree_files+=(binder_alloc.c binder_alloc.h) ;;
-rust) ;;
+rust)
+	project_files+=(binder_alloc.h binder_alloc_glue.c binder_layout.c)
+	for f in "$PROJECT_DIR"/*.rs; do project_files+=("$(basename "$f")"); done
+	;;
 *) die "unknown allocator flavor '$flavor' (stock, rust)" ;;
 esac
 
 mkdir -p "$out"
+out=$(cd "$out" && pwd)
 for f in "${tree_files[@]}"; do
 	[ -f "$android/$f" ] || die "kernel tree lacks drivers/android/$f"
 	cmp -s "$android/$f" "$out/$f" || cp "$android/$f" "$out/$f"
 done
-cmp -s "$PROJECT_DIR/Kbuild" "$out/Kbuild" || cp "$PROJECT_DIR/Kbuild" "$out/Kbuild"
+for f in "${project_files[@]}"; do
+	cmp -s "$PROJECT_DIR/$f" "$out/$f" || cp "$PROJECT_DIR/$f" "$out/$f"
+done
 
 make -C "$kdir" M="$out" "${KMAKE_FLAGS[@]}" BINDER_ALLOC="$flavor" \
 	BINDER_SELFTEST="$selftest" -j"$(nproc)" modules >"$out/build.log" 2>&1 || {

@@ -8,7 +8,7 @@ set -euo pipefail
 . "$(dirname "$0")/env.sh"
 
 kernels=${KERNELS:-base debug}
-modules=${MODULES:-stock}
+modules=${MODULES:-stock rust}
 logdir="$PROJECT_DIR/build/logs"
 mkdir -p "$logdir"
 

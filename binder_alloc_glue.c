@@ -1,0 +1,401 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * C glue of the Rust binder allocator.
+ *
+ * Everything here is something Rust cannot reach directly in 6.12:
+ * static inline kernel functions (mm and mmap lock helpers, vma_lookup,
+ * list_lru_walk, kmap-based page copies, put_page), the binder
+ * tracepoints (static inlines generated from binder_trace.h), the module
+ * parameter and ratelimited debug messages, and C-ABI trampolines for
+ * callbacks that C code calls through pointers (kCFI: a Rust function is
+ * never handed to C as a callback). No allocator logic lives here.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/debugfs.h>
+#include <linux/highmem.h>
+#include <linux/list_lru.h>
+#include <linux/mm.h>
+#include <linux/module.h>
+#include <linux/moduleparam.h>
+#include <linux/ratelimit.h>
+#include <linux/sched/mm.h>
+#include <linux/seq_file.h>
+#include <linux/shrinker.h>
+#include <linux/slab.h>
+#include <linux/vmalloc.h>
+#include "binder_alloc.h"
+#include "binder_trace.h"
+
+/* ---- module parameter and debug messages -------------------------------- */
+
+/* Same bits and default as the C allocator: BINDER_DEBUG_USER_ERROR. */
+u32 binder_alloc_debug_mask = 1U << 0;
+module_param_named(alloc_debug_mask, binder_alloc_debug_mask, uint, 0644);
+
+#define BINDER_ALLOC_DEBUG_SITES 32
+static struct ratelimit_state binder_alloc_debug_rs[BINDER_ALLOC_DEBUG_SITES];
+
+/*
+ * pr_info_ratelimited() for one message of the allocator: @site picks the
+ * ratelimit state, so each message is limited on its own as in C, where
+ * every call site has its own.
+ */
+__printf(3, 4)
+void binder_alloc_debug_msg(u32 mask, unsigned int site, const char *fmt, ...)
+{
+	struct va_format vaf;
+	va_list args;
+
+	if (!(READ_ONCE(binder_alloc_debug_mask) & mask))
+		return;
+	if (WARN_ON_ONCE(site >= BINDER_ALLOC_DEBUG_SITES))
+		return;
+	if (!__ratelimit(&binder_alloc_debug_rs[site]))
+		return;
+	va_start(args, fmt);
+	vaf.fmt = fmt;
+	vaf.va = &args;
+	pr_info("%pV", &vaf);
+	va_end(args);
+}
+
+/* ---- mm ---------------------------------------------------------------- */
+
+bool binder_glue_mmget_not_zero(struct mm_struct *mm)
+{
+	return mmget_not_zero(mm);
+}
+
+void binder_glue_mmput_async(struct mm_struct *mm)
+{
+	mmput_async(mm);
+}
+
+void binder_glue_mmgrab(struct mm_struct *mm)
+{
+	mmgrab(mm);
+}
+
+void binder_glue_mmdrop(struct mm_struct *mm)
+{
+	mmdrop(mm);
+}
+
+void binder_glue_mmap_read_lock(struct mm_struct *mm)
+{
+	mmap_read_lock(mm);
+}
+
+bool binder_glue_mmap_read_trylock(struct mm_struct *mm)
+{
+	return mmap_read_trylock(mm);
+}
+
+void binder_glue_mmap_read_unlock(struct mm_struct *mm)
+{
+	mmap_read_unlock(mm);
+}
+
+struct vm_area_struct *binder_glue_vma_lookup(struct mm_struct *mm,
+					      unsigned long addr)
+{
+	return vma_lookup(mm, addr);
+}
+
+struct mm_struct *binder_glue_current_mm(void)
+{
+	return current->mm;
+}
+
+int binder_glue_current_tgid(void)
+{
+	return current->tgid;
+}
+
+int binder_glue_current_group_leader_pid(void)
+{
+	return current->group_leader->pid;
+}
+
+/*
+ * The page @addr maps in @mm, without faulting: the caller holds the mmap
+ * lock in read mode. Returns the page with a reference the caller drops
+ * with binder_glue_put_page(), or NULL.
+ */
+struct page *binder_glue_gup_nofault(struct mm_struct *mm, unsigned long addr)
+{
+	struct page *page;
+	long npages;
+
+	npages = get_user_pages_remote(mm, addr, 1, FOLL_NOFAULT, &page, NULL);
+	return npages == 1 ? page : NULL;
+}
+
+void binder_glue_put_page(struct page *page)
+{
+	put_page(page);
+}
+
+int binder_glue_page_count(struct page *page)
+{
+	return page_count(page);
+}
+
+/* ---- pages ------------------------------------------------------------- */
+
+struct page *binder_glue_alloc_zeroed_page(void)
+{
+	return alloc_page(GFP_KERNEL | __GFP_HIGHMEM | __GFP_ZERO);
+}
+
+void binder_glue_free_page(struct page *page)
+{
+	__free_page(page);
+}
+
+void binder_glue_memcpy_to_page(struct page *page, size_t offset,
+				const void *src, size_t len)
+{
+	memcpy_to_page(page, offset, src, len);
+}
+
+void binder_glue_memcpy_from_page(void *dst, struct page *page, size_t offset,
+				  size_t len)
+{
+	memcpy_from_page(dst, page, offset, len);
+}
+
+void binder_glue_memzero_page(struct page *page, size_t offset, size_t len)
+{
+	memset_page(page, offset, 0, len);
+}
+
+/* Returns the number of bytes NOT copied, as copy_from_user(). */
+unsigned long binder_glue_copy_from_user_to_page(struct page *page,
+						 size_t offset,
+						 const void __user *from,
+						 size_t len)
+{
+	void *kptr = kmap_local_page(page) + offset;
+	unsigned long ret = copy_from_user(kptr, from, len);
+
+	kunmap_local(kptr);
+	return ret;
+}
+
+/* The page slot array of one mapping: zeroed, lru heads initialised. */
+struct binder_lru_page *binder_glue_pages_alloc(struct binder_alloc *alloc,
+						size_t count)
+{
+	struct binder_lru_page *pages;
+	size_t i;
+
+	pages = kvcalloc(count, sizeof(*pages), GFP_KERNEL);
+	if (!pages)
+		return NULL;
+	for (i = 0; i < count; i++) {
+		INIT_LIST_HEAD(&pages[i].lru);
+		pages[i].alloc = alloc;
+	}
+	return pages;
+}
+
+void binder_glue_pages_free(struct binder_lru_page *pages)
+{
+	kvfree(pages);
+}
+
+/* ---- list_lru and shrinker ---------------------------------------------- */
+
+/* Installed but unused pages of every process; see lru.rs. */
+struct list_lru binder_freelist;
+
+int binder_glue_list_lru_init(struct list_lru *lru)
+{
+	return list_lru_init(lru);
+}
+
+/* Add on the NUMA node of the page itself, not of the slot array. */
+bool binder_glue_list_lru_add(struct list_lru *lru, struct list_head *item,
+			      struct page *page)
+{
+	return list_lru_add(lru, item, page_to_nid(page), NULL);
+}
+
+bool binder_glue_list_lru_del(struct list_lru *lru, struct list_head *item,
+			      struct page *page)
+{
+	return list_lru_del(lru, item, page_to_nid(page), NULL);
+}
+
+unsigned long binder_glue_list_lru_count(struct list_lru *lru)
+{
+	return list_lru_count(lru);
+}
+
+bool binder_glue_list_empty(const struct list_head *head)
+{
+	return list_empty_careful(head);
+}
+
+/* Implemented in Rust (page_range.rs): returns an enum lru_status. */
+unsigned int binder_alloc_rs_free_page(struct list_head *item,
+				       struct list_lru_one *lru,
+				       spinlock_t *lock);
+
+enum lru_status binder_alloc_free_page(struct list_head *item,
+				       struct list_lru_one *lru,
+				       spinlock_t *lock, void *cb_arg)
+	__must_hold(lock)
+{
+	return (enum lru_status)binder_alloc_rs_free_page(item, lru, lock);
+}
+
+unsigned long binder_glue_list_lru_walk(struct list_lru *lru,
+					unsigned long nr_to_walk)
+{
+	return list_lru_walk(lru, binder_alloc_free_page, NULL, nr_to_walk);
+}
+
+unsigned long binder_alloc_rs_shrink_count(void);
+unsigned long binder_alloc_rs_shrink_scan(unsigned long nr_to_scan);
+
+static unsigned long binder_glue_shrink_count(struct shrinker *shrinker,
+					      struct shrink_control *sc)
+{
+	return binder_alloc_rs_shrink_count();
+}
+
+static unsigned long binder_glue_shrink_scan(struct shrinker *shrinker,
+					     struct shrink_control *sc)
+{
+	return binder_alloc_rs_shrink_scan(sc->nr_to_scan);
+}
+
+/* Registered with the C allocator's name, so tools find it as before. */
+struct shrinker *binder_glue_shrinker_register(void)
+{
+	struct shrinker *shrinker = shrinker_alloc(0, "android-binder");
+
+	if (!shrinker)
+		return NULL;
+	shrinker->count_objects = binder_glue_shrink_count;
+	shrinker->scan_objects = binder_glue_shrink_scan;
+	shrinker_register(shrinker);
+	return shrinker;
+}
+
+void binder_glue_shrinker_free(struct shrinker *shrinker)
+{
+	shrinker_free(shrinker);
+}
+
+/* ---- seq_file ------------------------------------------------------------ */
+
+void binder_glue_seq_buffer(struct seq_file *m, int debug_id,
+			    unsigned long offset, size_t data_size,
+			    size_t offsets_size, size_t extra_buffers_size,
+			    bool active)
+{
+	seq_printf(m, "  buffer %d: %lx size %zd:%zd:%zd %s\n", debug_id,
+		   offset, data_size, offsets_size, extra_buffers_size,
+		   active ? "active" : "delivered");
+}
+
+void binder_glue_seq_pages(struct seq_file *m, int active, int lru, int free,
+			   size_t pages_high)
+{
+	seq_printf(m, "  pages: %d:%d:%d\n", active, lru, free);
+	seq_printf(m, "  pages high watermark: %zu\n", pages_high);
+}
+
+/* ---- debugfs counters ---------------------------------------------------- */
+
+/* Implemented in Rust (stats.rs): fills the counters in a fixed order. */
+void binder_alloc_rs_read_stats(u64 *out, size_t n);
+
+static int binder_alloc_stats_show(struct seq_file *m, void *unused)
+{
+	static const char *const names[] = {
+		"pages_installed", "install_races_recovered",
+		"pages_reclaimed", "install_errors",
+	};
+	u64 values[ARRAY_SIZE(names)];
+	size_t i;
+
+	binder_alloc_rs_read_stats(values, ARRAY_SIZE(values));
+	for (i = 0; i < ARRAY_SIZE(names); i++)
+		seq_printf(m, "%s: %llu\n", names[i], values[i]);
+	return 0;
+}
+DEFINE_SHOW_ATTRIBUTE(binder_alloc_stats);
+
+static struct dentry *binder_alloc_debugfs_dir;
+
+void binder_glue_debugfs_init(void)
+{
+	binder_alloc_debugfs_dir = debugfs_create_dir("binder_alloc", NULL);
+	debugfs_create_file("stats", 0444, binder_alloc_debugfs_dir, NULL,
+			    &binder_alloc_stats_fops);
+}
+
+void binder_glue_debugfs_exit(void)
+{
+	debugfs_remove_recursive(binder_alloc_debugfs_dir);
+}
+
+/* ---- tracepoints ---------------------------------------------------------- */
+
+void binder_glue_trace_update_page_range(struct binder_alloc *alloc,
+					 bool allocate, unsigned long start,
+					 unsigned long end)
+{
+	trace_binder_update_page_range(alloc, allocate, start, end);
+}
+
+#define BINDER_GLUE_TRACE_PAGE(event)					\
+void binder_glue_trace_##event(const struct binder_alloc *alloc,	\
+			       size_t index)				\
+{									\
+	trace_binder_##event(alloc, index);				\
+}
+
+BINDER_GLUE_TRACE_PAGE(alloc_lru_start)
+BINDER_GLUE_TRACE_PAGE(alloc_lru_end)
+BINDER_GLUE_TRACE_PAGE(free_lru_start)
+BINDER_GLUE_TRACE_PAGE(free_lru_end)
+BINDER_GLUE_TRACE_PAGE(alloc_page_start)
+BINDER_GLUE_TRACE_PAGE(alloc_page_end)
+BINDER_GLUE_TRACE_PAGE(unmap_user_start)
+BINDER_GLUE_TRACE_PAGE(unmap_user_end)
+BINDER_GLUE_TRACE_PAGE(unmap_kernel_start)
+BINDER_GLUE_TRACE_PAGE(unmap_kernel_end)
+
+/* ---- locks -------------------------------------------------------------- */
+
+/* All allocator mutexes share this init site, hence one lockdep class. */
+void binder_glue_mutex_init(struct mutex *lock)
+{
+	mutex_init(lock);
+}
+
+void binder_glue_mutex_lock(struct mutex *lock)
+{
+	mutex_lock(lock);
+}
+
+bool binder_glue_mutex_trylock(struct mutex *lock)
+{
+	return mutex_trylock(lock);
+}
+
+void binder_glue_mutex_unlock(struct mutex *lock)
+{
+	mutex_unlock(lock);
+}
+
+void binder_glue_mutex_destroy(struct mutex *lock)
+{
+	mutex_destroy(lock);
+}

@@ -1,0 +1,94 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The allocator's debug messages and counters.
+//!
+//! Messages: the `alloc_debug_mask` module parameter (defined in the C glue,
+//! same bits and default as the C allocator) selects them; each message has
+//! its own ratelimit, as each call site of the C allocator has. Formats are
+//! those of the C allocator, so logs read the same with either module.
+//!
+//! Counters (debugfs `binder_alloc/stats`): events of the page installation
+//! and reclaim paths, global to the module, updated without locks.
+
+use core::sync::atomic::{AtomicU64, Ordering};
+
+pub(crate) const USER_ERROR: u32 = 1 << 0;
+pub(crate) const OPEN_CLOSE: u32 = 1 << 1;
+pub(crate) const BUFFER_ALLOC: u32 = 1 << 2;
+pub(crate) const BUFFER_ALLOC_ASYNC: u32 = 1 << 3;
+
+/// One ratelimit state per message (index into the C glue's array).
+#[repr(u32)]
+pub(crate) enum Site {
+    NoAsyncSpace,
+    NoAddressSpace,
+    NoSpaceSummary,
+    GotBuffer,
+    AllocAsync,
+    Spamming,
+    NoVma,
+    InvalidSize,
+    FreeBuf,
+    FreeAsync,
+    MmapFailed,
+    ReleasePage,
+    ReleaseSummary,
+}
+
+/// Prints a C-format message if `$mask` is enabled in `alloc_debug_mask`.
+/// The format and the argument types must agree as for printk.
+macro_rules! alloc_debug {
+    ($mask:expr, $site:expr, $fmt:literal $(, $arg:expr)* $(,)?) => {
+        // SAFETY: the format is a NUL-terminated literal whose conversions
+        // match the argument types (checked by review: %d c_int, %zd usize,
+        // %lx c_ulong, %p pointer, %s C string).
+        unsafe {
+            $crate::ffi::binder_alloc_debug_msg(
+                $mask,
+                $site as kernel::ffi::c_uint,
+                kernel::c_str!($fmt).as_char_ptr() $(, $arg)*
+            )
+        }
+    };
+}
+pub(crate) use alloc_debug;
+
+/// Counters shown in debugfs, in the order the C glue names them.
+#[repr(usize)]
+#[derive(Clone, Copy)]
+pub(crate) enum Counter {
+    /// vm_insert_page() put one of our pages into a mapping.
+    PagesInstalled,
+    /// An installer lost the race for a page (-EBUSY) and adopted the
+    /// winner's page.
+    InstallRacesRecovered,
+    /// The shrinker freed an unused page.
+    PagesReclaimed,
+    /// Installing a page failed; the error reached binder.c.
+    InstallErrors,
+}
+
+const NR_COUNTERS: usize = 4;
+static COUNTERS: [AtomicU64; NR_COUNTERS] = [
+    AtomicU64::new(0),
+    AtomicU64::new(0),
+    AtomicU64::new(0),
+    AtomicU64::new(0),
+];
+
+pub(crate) fn count(counter: Counter) {
+    COUNTERS[counter as usize].fetch_add(1, Ordering::Relaxed);
+}
+
+/// Fills `out` with the counters (the debugfs file's show callback).
+///
+/// # Safety
+///
+/// `out` must be valid for writing `n` values.
+#[no_mangle]
+pub(crate) unsafe extern "C" fn binder_alloc_rs_read_stats(out: *mut u64, n: usize) {
+    for (i, counter) in COUNTERS.iter().enumerate().take(n) {
+        // SAFETY: `i < n` and the caller provides room for `n` values.
+        unsafe { out.add(i).write(counter.load(Ordering::Relaxed)) };
+    }
+}

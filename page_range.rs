@@ -1,0 +1,499 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The page slots of one binder mapping: installing pages into the user
+//! mapping, copying to and from them, releasing unused ones to the LRU,
+//! and the shrinker's reclaim of LRU pages.
+//!
+//! A slot is free (no page), in use (page, off the LRU: some allocated
+//! buffer covers it) or unused (page, on the LRU). The slot array is C
+//! memory (`struct binder_lru_page`, read by the kernel's selftest).
+//!
+//! Locking and ordering:
+//! - Lock order: mmap lock (read) -> allocator mutex -> LRU lock. The
+//!   shrinker runs under the LRU lock and only trylocks the other two.
+//! - A slot goes from free to installed only while a buffer covering it
+//!   is allocated, i.e. after new_buf took it off the LRU under the mutex.
+//!   Installation itself holds no allocator lock: the page is allocated
+//!   with no lock held, then inserted under the mmap lock in READ mode.
+//! - The shrinker empties a slot and zaps the user PTE while holding the
+//!   allocator mutex, so an installer that finds a slot empty never meets
+//!   a stale PTE of a page being freed: -EBUSY from vm_insert_page always
+//!   means a concurrent installer won, and get_user_pages_remote() finds
+//!   its live page.
+//! - `page_ptr` is published with release and read with acquire.
+//! - Every VMA found by address is checked to be this allocator's binder
+//!   mapping (vm_ops and vm_private_data recorded at mmap) before a page
+//!   is inserted into it or zapped from it.
+
+use crate::debug::{self, Counter};
+use crate::ffi::{self, binder_alloc, binder_lru_page};
+use crate::lru::{self, IsolateCtx};
+use crate::mm::{Mm, OwnedPage, VmaRef};
+use core::ptr::{addr_of_mut, NonNull};
+use core::sync::atomic::{AtomicPtr, Ordering};
+use kernel::bindings;
+use kernel::ffi::{c_uint, c_ulong, c_void};
+use kernel::page::PAGE_SIZE;
+use kernel::prelude::*;
+
+/// Identity of a process's binder mapping, recorded at mmap time.
+///
+/// binder.c sets `vm_ops` to its own ops and `vm_private_data` to the
+/// process's `binder_proc` before calling the mmap handler. A VMA with both
+/// is this process's binder mapping (or a piece of it after a split);
+/// anything else at the same address is an impostor.
+#[derive(Clone, Copy)]
+pub(crate) struct MappingIdentity {
+    vm_ops: *const c_void,
+    vm_private_data: *const c_void,
+}
+
+impl MappingIdentity {
+    pub(crate) fn of(vma: &VmaRef) -> Self {
+        Self {
+            vm_ops: vma.vm_ops(),
+            vm_private_data: vma.vm_private_data(),
+        }
+    }
+
+    pub(crate) fn matches(&self, vma: &VmaRef) -> bool {
+        vma.vm_ops() == self.vm_ops && vma.vm_private_data() == self.vm_private_data
+    }
+}
+
+/// The slots of one mapping.
+///
+/// # Invariants
+///
+/// `slots` points to `count` initialised `binder_lru_page`s allocated by
+/// the C glue, owned by this value, whose `alloc` is `alloc`; `alloc` is
+/// the allocator that owns this value (so it outlives it). `start` is the
+/// page-aligned start address of the mapping.
+pub(crate) struct PageRange {
+    alloc: NonNull<binder_alloc>,
+    slots: NonNull<binder_lru_page>,
+    count: usize,
+    start: usize,
+    identity: MappingIdentity,
+}
+
+// SAFETY: the slots are shared with C code under the locking rules in the
+// module documentation; the raw pointers carry no thread affinity.
+unsafe impl Send for PageRange {}
+// SAFETY: as for Send: concurrent access follows the documented locking.
+unsafe impl Sync for PageRange {}
+
+impl PageRange {
+    /// Slots for a mapping of `count` pages at `start`.
+    ///
+    /// # Safety
+    ///
+    /// `alloc` is a live allocator that will own the result.
+    pub(crate) unsafe fn new(
+        alloc: NonNull<binder_alloc>,
+        start: usize,
+        count: usize,
+        identity: MappingIdentity,
+    ) -> Result<Self> {
+        // SAFETY: FFI allocation; `alloc` is only stored.
+        let slots = unsafe { ffi::binder_glue_pages_alloc(alloc.as_ptr(), count) };
+        let slots = NonNull::new(slots).ok_or(ENOMEM)?;
+        // INVARIANT: freshly allocated and initialised by the glue.
+        Ok(Self {
+            alloc,
+            slots,
+            count,
+            start,
+            identity,
+        })
+    }
+
+    pub(crate) fn as_raw_slots(&self) -> *mut binder_lru_page {
+        self.slots.as_ptr()
+    }
+
+    fn slot(&self, index: usize) -> Option<*mut binder_lru_page> {
+        // SAFETY: in bounds of the array (type invariant).
+        (index < self.count).then(|| unsafe { self.slots.as_ptr().add(index) })
+    }
+
+    fn page_ptr(slot: *mut binder_lru_page) -> &'static AtomicPtr<bindings::page> {
+        // SAFETY: `slot` is a live slot; `AtomicPtr<T>` has the layout of
+        // `*mut T`, and every access to page_ptr from Rust is atomic (C
+        // readers of the selftest read it while no writer runs).
+        unsafe { &*addr_of_mut!((*slot).page_ptr).cast::<AtomicPtr<bindings::page>>() }
+    }
+
+    fn lru_item(slot: *mut binder_lru_page) -> *mut bindings::list_head {
+        // SAFETY: `slot` is a live slot; no reference is created.
+        unsafe { addr_of_mut!((*slot).lru) }
+    }
+
+    /// The installed page of slot `index` (acquire: pairs with publish).
+    pub(crate) fn installed(&self, index: usize) -> Option<NonNull<bindings::page>> {
+        let slot = self.slot(index)?;
+        NonNull::new(Self::page_ptr(slot).load(Ordering::Acquire))
+    }
+
+    fn alloc_ptr(&self) -> *mut binder_alloc {
+        self.alloc.as_ptr()
+    }
+
+    fn pid(&self) -> kernel::ffi::c_int {
+        // SAFETY: the allocator outlives self; pid is set once at open.
+        unsafe { (*self.alloc_ptr()).pid }
+    }
+
+    /// Byte offsets [start, end) of whole pages that a new buffer uses:
+    /// take installed ones off the LRU. Called with the allocator mutex
+    /// held (`pages_high` lives under it).
+    pub(crate) fn take_off_lru(&self, start: usize, end: usize, pages_high: &mut usize) {
+        let alloc = self.alloc_ptr();
+        // SAFETY: tracepoint wrapper; alloc is live.
+        unsafe {
+            ffi::binder_glue_trace_update_page_range(
+                alloc,
+                true,
+                (self.start + start) as c_ulong,
+                (self.start + end) as c_ulong,
+            )
+        };
+        for index in (start / PAGE_SIZE)..(end.div_ceil(PAGE_SIZE)).min(self.count) {
+            let Some(page) = self.installed(index) else {
+                *pages_high = (*pages_high).max(index + 1);
+                continue;
+            };
+            let Some(slot) = self.slot(index) else { break };
+            // SAFETY: tracepoint wrapper.
+            unsafe { ffi::binder_glue_trace_alloc_lru_start(alloc, index) };
+            // SAFETY: live slot with this page; the mutex is held.
+            if !unsafe { lru::del(Self::lru_item(slot), page) } {
+                pr_warn!(
+                    "{}: page {} was installed but not on the LRU\n",
+                    self.pid(),
+                    index
+                );
+            }
+            // SAFETY: tracepoint wrapper.
+            unsafe { ffi::binder_glue_trace_alloc_lru_end(alloc, index) };
+        }
+    }
+
+    /// Byte offsets [start, end) of whole pages no buffer uses any more:
+    /// put installed ones on the LRU. Called with the allocator mutex held.
+    pub(crate) fn put_on_lru(&self, start: usize, end: usize) {
+        let alloc = self.alloc_ptr();
+        // SAFETY: tracepoint wrapper; alloc is live.
+        unsafe {
+            ffi::binder_glue_trace_update_page_range(
+                alloc,
+                false,
+                (self.start + start) as c_ulong,
+                (self.start + end) as c_ulong,
+            )
+        };
+        for index in (start / PAGE_SIZE)..(end.div_ceil(PAGE_SIZE)).min(self.count) {
+            let (Some(page), Some(slot)) = (self.installed(index), self.slot(index)) else {
+                continue;
+            };
+            // SAFETY: tracepoint wrapper.
+            unsafe { ffi::binder_glue_trace_free_lru_start(alloc, index) };
+            // SAFETY: live slot with this page; the mutex is held.
+            if !unsafe { lru::add(Self::lru_item(slot), page) } {
+                pr_warn!("{}: page {} was already on the LRU\n", self.pid(), index);
+            }
+            // SAFETY: tracepoint wrapper.
+            unsafe { ffi::binder_glue_trace_free_lru_end(alloc, index) };
+        }
+    }
+
+    /// Installs every missing page of byte offsets [start, end) of a
+    /// buffer that is allocated (so its pages are off the LRU). Sleeps.
+    pub(crate) fn install(&self, start: usize, end: usize) -> Result {
+        let first = start / PAGE_SIZE;
+        let last = end.div_ceil(PAGE_SIZE).min(self.count);
+        for index in first..last {
+            if self.installed(index).is_some() {
+                continue;
+            }
+            // SAFETY: tracepoint wrapper; alloc is live.
+            unsafe { ffi::binder_glue_trace_alloc_page_start(self.alloc_ptr(), index) };
+            if let Err(err) = self.install_page(index) {
+                debug::count(Counter::InstallErrors);
+                return Err(err);
+            }
+            // SAFETY: tracepoint wrapper.
+            unsafe { ffi::binder_glue_trace_alloc_page_end(self.alloc_ptr(), index) };
+        }
+        Ok(())
+    }
+
+    /// Allocate with no lock held; insert under the mmap lock in read mode
+    /// into the VMA found at the address, if it is still our mapping.
+    fn install_page(&self, index: usize) -> Result {
+        let slot = self.slot(index).ok_or(EINVAL)?;
+        let addr = self.start + index * PAGE_SIZE;
+        let Some(page) = OwnedPage::alloc_zeroed() else {
+            pr_err!("{}: failed to allocate page\n", self.pid());
+            return Err(ENOMEM);
+        };
+
+        // SAFETY: the allocator holds a grab reference on its mm until
+        // deferred_release, which cannot run while a buffer is allocated.
+        let mm = unsafe { Mm::from_raw((*self.alloc_ptr()).mm) };
+        let mm = mm.mmget_not_zero().ok_or(ESRCH)?;
+        let mmap = mm.mmap_read_lock();
+        let vma = mmap
+            .vma_lookup(addr)
+            .filter(|vma| self.identity.matches(vma) && self.is_mapped());
+        let Some(vma) = vma else {
+            pr_err!("{}: install of page {} failed, no vma\n", self.pid(), index);
+            return Err(ESRCH);
+        };
+
+        match vma.vm_insert_page(addr, &page) {
+            Ok(()) => {
+                // INVARIANT: the slot owns the page's allocation reference;
+                // the user PTE holds its own.
+                Self::page_ptr(slot).store(page.into_raw().as_ptr(), Ordering::Release);
+                debug::count(Counter::PagesInstalled);
+                Ok(())
+            }
+            Err(err) if err == EBUSY => {
+                // A concurrent installer mapped its page first: adopt it.
+                // Its allocation reference belongs to the slot (the winner
+                // publishes the same pointer); drop the reference GUP took.
+                drop(page);
+                let Some(found) = mmap.get_user_page_nofault(addr) else {
+                    pr_err!("{}: page {} busy but not found\n", self.pid(), index);
+                    return Err(ESRCH);
+                };
+                Self::page_ptr(slot).store(found.as_raw().as_ptr(), Ordering::Release);
+                debug::count(Counter::InstallRacesRecovered);
+                Ok(())
+            }
+            Err(err) => {
+                pr_err!(
+                    "{}: failed to insert page at offset {:#x} with {}\n",
+                    self.pid(),
+                    index * PAGE_SIZE,
+                    err.to_errno()
+                );
+                Err(err)
+            }
+        }
+    }
+
+    /// Whether the mapping still exists (vma_close clears it; both sides
+    /// run under the mmap lock).
+    fn is_mapped(&self) -> bool {
+        crate::alloc_is_mapped(self.alloc_ptr())
+    }
+
+    /// Calls `f(page, offset_in_page, len, done)` for each page piece of
+    /// byte offsets [offset, offset + len) of the mapping, all of which
+    /// must be installed. Stops at the first error.
+    pub(crate) fn for_each_piece(
+        &self,
+        mut offset: usize,
+        len: usize,
+        mut f: impl FnMut(NonNull<bindings::page>, usize, usize, usize) -> Result,
+    ) -> Result {
+        let mut done = 0;
+        while done < len {
+            let in_page = offset % PAGE_SIZE;
+            let n = (len - done).min(PAGE_SIZE - in_page);
+            let page = self.installed(offset / PAGE_SIZE).ok_or(EFAULT)?;
+            f(page, in_page, n, done)?;
+            done += n;
+            offset += n;
+        }
+        Ok(())
+    }
+
+    /// (active, lru, free) page counts, as the C allocator prints them.
+    /// Called with the allocator mutex held.
+    pub(crate) fn counts(&self) -> (usize, usize, usize) {
+        let (mut active, mut on_lru, mut free) = (0, 0, 0);
+        for index in 0..self.count {
+            let Some(slot) = self.slot(index) else { break };
+            if self.installed(index).is_none() {
+                free += 1;
+            // SAFETY: live slot.
+            } else if unsafe { lru::is_on_lru(Self::lru_item(slot)) } {
+                on_lru += 1;
+            } else {
+                active += 1;
+            }
+        }
+        (active, on_lru, free)
+    }
+
+    /// Frees every installed page (the mapping is gone); returns how many.
+    /// Called with the allocator mutex held, at teardown.
+    pub(crate) fn release_all(&self) -> usize {
+        let mut freed = 0;
+        for index in 0..self.count {
+            let Some(slot) = self.slot(index) else { break };
+            let Some(page) =
+                NonNull::new(Self::page_ptr(slot).swap(core::ptr::null_mut(), Ordering::AcqRel))
+            else {
+                continue;
+            };
+            let item = Self::lru_item(slot);
+            // SAFETY: live slot; the mutex is held.
+            let on_lru = unsafe { lru::is_on_lru(item) } && unsafe { lru::del(item, page) };
+            crate::debug::alloc_debug!(
+                crate::debug::BUFFER_ALLOC,
+                crate::debug::Site::ReleasePage,
+                "%s: %d: page %d %s\n",
+                kernel::c_str!("binder_alloc_deferred_release").as_char_ptr(),
+                self.pid(),
+                index as kernel::ffi::c_int,
+                if on_lru {
+                    kernel::c_str!("on lru").as_char_ptr()
+                } else {
+                    kernel::c_str!("active").as_char_ptr()
+                }
+            );
+            // SAFETY: the slot owned this reference; it is now ours.
+            drop(unsafe { OwnedPage::from_raw(page) });
+            freed += 1;
+        }
+        freed
+    }
+}
+
+impl Drop for PageRange {
+    fn drop(&mut self) {
+        // SAFETY: allocated by binder_glue_pages_alloc and owned by us.
+        unsafe { ffi::binder_glue_pages_free(self.slots.as_ptr()) };
+    }
+}
+
+/// The list_lru isolate callback (via the C trampoline
+/// `binder_alloc_free_page`): reclaims one unused page.
+///
+/// Lifetime: a slot is on the LRU only while its allocator is alive;
+/// teardown takes every slot off the LRU (under the LRU lock, which we
+/// hold) before freeing anything. Once we hold the allocator's mutex,
+/// teardown cannot pass its own lock of it, so the allocator stays alive
+/// until we release the mutex. After that nothing of it is touched.
+///
+/// # Safety
+///
+/// Called by 6.12's list_lru walk on `binder_freelist`, with `lock` held.
+#[no_mangle]
+pub(crate) unsafe extern "C" fn binder_alloc_rs_free_page(
+    item: *mut bindings::list_head,
+    lru_one: *mut bindings::list_lru_one,
+    lock: *mut bindings::spinlock_t,
+) -> c_uint {
+    // SAFETY: the walker's arguments, lock held (our precondition).
+    let ctx = unsafe { IsolateCtx::new(item, lru_one, lock) };
+    // SAFETY: items on binder_freelist are the `lru` heads (first field)
+    // of live slots, see the lifetime argument above.
+    let slot = ctx.item().cast::<binder_lru_page>();
+    // SAFETY: the slot is live; `alloc` is set at creation.
+    let alloc = unsafe { (*slot).alloc };
+    // SAFETY: the allocator is alive while its slot is on the LRU (above).
+    let Some(state) = (unsafe { crate::state_of(alloc) }) else {
+        return ffi::LRU_SKIP;
+    };
+    let pages = &state.pages;
+
+    // SAFETY: the allocator's grab reference keeps the mm allocated.
+    let mm = unsafe { Mm::from_raw((*alloc).mm) };
+    let Some(mm) = mm.mmget_not_zero() else {
+        return ffi::LRU_SKIP;
+    };
+    let Some(mmap) = mm.mmap_read_trylock() else {
+        return ffi::LRU_SKIP;
+    };
+    let Some(guard) = state.inner.try_lock() else {
+        return ffi::LRU_SKIP;
+    };
+
+    // SAFETY: `slot` lies within the allocator's slot array.
+    let index = unsafe { slot.offset_from(pages.as_raw_slots()) } as usize;
+    let addr = pages.start + index * PAGE_SIZE;
+    let vma = mmap.vma_lookup(addr);
+    if vma.is_some_and(|vma| !pages.identity.matches(vma)) {
+        // Not our mapping at that address: never zap through it.
+        return ffi::LRU_SKIP;
+    }
+
+    // SAFETY: tracepoint wrapper; alloc is live (we hold its mutex).
+    unsafe { ffi::binder_glue_trace_unmap_kernel_start(alloc, index) };
+    let page = PageRange::page_ptr(slot).swap(core::ptr::null_mut(), Ordering::AcqRel);
+    // SAFETY: tracepoint wrapper.
+    unsafe { ffi::binder_glue_trace_unmap_kernel_end(alloc, index) };
+    let Some(page) = NonNull::new(page) else {
+        // Unreachable by the invariants: LRU slots are installed.
+        return ffi::LRU_SKIP;
+    };
+    // SAFETY: the slot owned this reference; it is now ours.
+    let page = unsafe { OwnedPage::from_raw(page) };
+
+    let relock = ctx.isolate_and_unlock();
+    if let Some(vma) = vma {
+        // SAFETY: tracepoint wrappers around the zap.
+        unsafe { ffi::binder_glue_trace_unmap_user_start(alloc, index) };
+        vma.zap_page(addr);
+        // SAFETY: as above.
+        unsafe { ffi::binder_glue_trace_unmap_user_end(alloc, index) };
+    }
+    // The zap is done: only now may an installer see the slot empty.
+    drop(guard);
+    drop(mmap);
+    drop(mm);
+    drop(page);
+    debug::count(Counter::PagesReclaimed);
+    drop(relock);
+    ffi::LRU_REMOVED_RETRY
+}
+
+/// Copies helpers over the C glue's kmap-based page copies.
+pub(crate) mod copy {
+    use super::*;
+
+    pub(crate) fn to_page(page: NonNull<bindings::page>, off: usize, src: &[u8]) {
+        // SAFETY: `off + src.len() <= PAGE_SIZE` (callers split by page)
+        // and the page is installed and in use.
+        unsafe {
+            ffi::binder_glue_memcpy_to_page(page.as_ptr(), off, src.as_ptr().cast(), src.len())
+        };
+    }
+
+    pub(crate) fn from_page(page: NonNull<bindings::page>, off: usize, dst: &mut [u8]) {
+        // SAFETY: as in `to_page`.
+        unsafe {
+            ffi::binder_glue_memcpy_from_page(
+                dst.as_mut_ptr().cast(),
+                page.as_ptr(),
+                off,
+                dst.len(),
+            )
+        };
+    }
+
+    pub(crate) fn zero(page: NonNull<bindings::page>, off: usize, len: usize) {
+        // SAFETY: as in `to_page`.
+        unsafe { ffi::binder_glue_memzero_page(page.as_ptr(), off, len) };
+    }
+
+    /// Returns the number of bytes not copied.
+    ///
+    /// # Safety
+    ///
+    /// `from` is a user pointer (checked by copy_from_user).
+    pub(crate) unsafe fn from_user(
+        page: NonNull<bindings::page>,
+        off: usize,
+        from: *const c_void,
+        len: usize,
+    ) -> usize {
+        // SAFETY: page bounds as in `to_page`; copy_from_user checks `from`.
+        unsafe { ffi::binder_glue_copy_from_user_to_page(page.as_ptr(), off, from, len) as usize }
+    }
+}
