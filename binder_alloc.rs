@@ -236,8 +236,8 @@ pub(crate) unsafe extern "C" fn binder_alloc_mmap_handler(
                 "%s: %d %lx-%lx %s failed %d\n",
                 kernel::c_str!("binder_alloc_mmap_handler").as_char_ptr(),
                 alloc_pid(alloc),
-                vma_ref.start() as c_ulong,
-                vma_ref.end() as c_ulong,
+                vma_ref.start(),
+                vma_ref.end(),
                 what.as_char_ptr(),
                 err.to_errno()
             );
@@ -298,7 +298,7 @@ fn mmap_setup(
     // SAFETY: `alloc` is live; readers see these after the release store
     // of `vma` (mmap's caller) or of `state`.
     unsafe {
-        (*alloc).buffer = vma.start() as c_ulong;
+        (*alloc).buffer = vma.start();
         (*alloc).pages = slots;
         AtomicPtr::from_ptr(addr_of_mut!((*alloc).state)).store(state.cast(), Ordering::Release);
     }
@@ -456,11 +456,11 @@ fn new_buf(
             got.free_size
         );
         // SAFETY: `alloc` is live; `buffer` is set at mmap.
-        let base = unsafe { (*alloc).buffer } as usize;
+        let base = unsafe { (*alloc).buffer };
         // SAFETY: the buffer is live (it is in `ranges`, under our lock)
         // and not yet visible to binder.c.
         let buf = unsafe { Buffer::from_c(c_buffer) };
-        set_field!(buf, user_data, (base + got.offset) as c_ulong);
+        set_field!(buf, user_data, base + got.offset);
         set_field!(buf, data_size, data_size);
         set_field!(buf, offsets_size, offsets_size);
         set_field!(buf, extra_buffers_size, extra_buffers_size);
@@ -497,8 +497,8 @@ pub(crate) unsafe extern "C" fn binder_alloc_prepare_to_free(
     };
     let guard = state.inner.lock();
     // SAFETY: `alloc` is live; `buffer` is set before `state` is published.
-    let base = unsafe { (*alloc).buffer } as usize;
-    let Some(buffer) = guard.ranges.get((user_ptr as usize).wrapping_sub(base)) else {
+    let base = unsafe { (*alloc).buffer };
+    let Some(buffer) = guard.ranges.get(user_ptr.wrapping_sub(base)) else {
         return null_mut();
     };
     if !field!(buffer, allow_user_free) {
@@ -525,8 +525,8 @@ pub(crate) unsafe extern "C" fn binder_alloc_free_buf(
     // SAFETY: the caller passes a live buffer of ours.
     let buffer = unsafe { Buffer::from_c(c_buffer) };
     // SAFETY: `alloc` is live; `buffer` is set before `state` is published.
-    let base = unsafe { (*alloc).buffer } as usize;
-    let offset = (field!(buffer, user_data) as usize).wrapping_sub(base);
+    let base = unsafe { (*alloc).buffer };
+    let offset = field!(buffer, user_data).wrapping_sub(base);
     if field!(buffer, clear_on_free) {
         // Outside the lock, as in C: nobody else touches this buffer.
         clear(&state.pages, offset, buffer.size);
@@ -621,15 +621,7 @@ pub(crate) unsafe extern "C" fn binder_alloc_print_allocated(
         let active = !field!(buffer, transaction).is_null();
         // SAFETY: the seq_file of the caller.
         unsafe {
-            ffi::binder_glue_seq_buffer(
-                m,
-                debug_id,
-                offset as c_ulong,
-                sizes.0,
-                sizes.1,
-                sizes.2,
-                active,
-            )
+            ffi::binder_glue_seq_buffer(m, debug_id, offset, sizes.0, sizes.1, sizes.2, active)
         };
     }
 }
@@ -686,7 +678,7 @@ pub(crate) unsafe extern "C" fn binder_alloc_copy_user_to_buffer(
     // SAFETY: binder.c passes a live buffer of a live allocator.
     let (state, buffer) = unsafe { (state_of(alloc), Buffer::from_c(c_buffer)) };
     let (Some(state), Some(offset)) = (state, check_buffer(buffer, buffer_offset, bytes)) else {
-        return bytes as c_ulong;
+        return bytes;
     };
     let start = buffer_start(alloc, buffer) + offset;
     let mut left = bytes;
@@ -701,13 +693,13 @@ pub(crate) unsafe extern "C" fn binder_alloc_copy_user_to_buffer(
             }
             Ok(())
         });
-    left as c_ulong
+    left
 }
 
 fn buffer_start(alloc: *mut binder_alloc, buffer: &Buffer) -> usize {
     // SAFETY: `alloc` is live; `buffer` is set at mmap.
-    let base = unsafe { (*alloc).buffer } as usize;
-    (field!(buffer, user_data) as usize).wrapping_sub(base)
+    let base = unsafe { (*alloc).buffer };
+    field!(buffer, user_data).wrapping_sub(base)
 }
 
 /// Copies between kernel memory and the buffer (`to_buffer` picks the

@@ -165,13 +165,13 @@ impl VmaRef {
     pub(crate) fn start(&self) -> usize {
         // SAFETY: the VMA is valid (type invariant); its bounds do not
         // change while the mmap lock is held.
-        unsafe { (*self.as_raw()).__bindgen_anon_1.__bindgen_anon_1.vm_start as usize }
+        unsafe { (*self.as_raw()).__bindgen_anon_1.__bindgen_anon_1.vm_start }
     }
 
     /// First address after the VMA.
     pub(crate) fn end(&self) -> usize {
         // SAFETY: as in `start`.
-        unsafe { (*self.as_raw()).__bindgen_anon_1.__bindgen_anon_1.vm_end as usize }
+        unsafe { (*self.as_raw()).__bindgen_anon_1.__bindgen_anon_1.vm_end }
     }
 
     /// The address space the VMA belongs to.

@@ -32,7 +32,7 @@ use crate::mm::{Mm, OwnedPage, VmaRef};
 use core::ptr::{addr_of_mut, NonNull};
 use core::sync::atomic::{AtomicPtr, Ordering};
 use kernel::bindings;
-use kernel::ffi::{c_uint, c_ulong, c_void};
+use kernel::ffi::{c_uint, c_void};
 use kernel::page::PAGE_SIZE;
 use kernel::prelude::*;
 
@@ -154,8 +154,8 @@ impl PageRange {
             ffi::binder_glue_trace_update_page_range(
                 alloc,
                 true,
-                (self.start + start) as c_ulong,
-                (self.start + end) as c_ulong,
+                self.start + start,
+                self.start + end,
             )
         };
         for index in (start / PAGE_SIZE)..(end.div_ceil(PAGE_SIZE)).min(self.count) {
@@ -188,8 +188,8 @@ impl PageRange {
             ffi::binder_glue_trace_update_page_range(
                 alloc,
                 false,
-                (self.start + start) as c_ulong,
-                (self.start + end) as c_ulong,
+                self.start + start,
+                self.start + end,
             )
         };
         for index in (start / PAGE_SIZE)..(end.div_ceil(PAGE_SIZE)).min(self.count) {
@@ -391,8 +391,8 @@ pub(crate) unsafe extern "C" fn binder_alloc_rs_free_page(
 ) -> c_uint {
     // SAFETY: the walker's arguments, lock held (our precondition).
     let ctx = unsafe { IsolateCtx::new(item, lru_one, lock) };
-    // SAFETY: items on binder_freelist are the `lru` heads (first field)
-    // of live slots, see the lifetime argument above.
+    // Items on binder_freelist are the `lru` heads (first field) of live
+    // slots, see the lifetime argument above.
     let slot = ctx.item().cast::<binder_lru_page>();
     // SAFETY: the slot is live; `alloc` is set at creation.
     let alloc = unsafe { (*slot).alloc };

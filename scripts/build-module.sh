@@ -42,7 +42,16 @@ for f in "${project_files[@]}"; do
 	cmp -s "$PROJECT_DIR/$f" "$out/$f" || cp "$PROJECT_DIR/$f" "$out/$f"
 done
 
-make -C "$kdir" M="$out" "${KMAKE_FLAGS[@]}" BINDER_ALLOC="$flavor" \
+# Our Rust is always built through clippy (the kernel's lint set: missing
+# docs, unreachable pub, undocumented unsafe); scripts/lint.sh fails the
+# check on any warning in build.log.
+lint=()
+if [ "$flavor" = rust ] && [ -x /usr/bin/clippy-driver ]; then
+	lint=(CLIPPY=1 CLIPPY_DRIVER=/usr/bin/clippy-driver)
+	# Recompile the crate every time so build.log always holds its warnings.
+	rm -f "$out/binder_alloc.o"
+fi
+make -C "$kdir" M="$out" "${KMAKE_FLAGS[@]}" "${lint[@]}" BINDER_ALLOC="$flavor" \
 	BINDER_SELFTEST="$selftest" -j"$(nproc)" modules >"$out/build.log" 2>&1 || {
 	tail -30 "$out/build.log" >&2
 	die "module build ($flavor) against $kdir failed, see $out/build.log"

@@ -3,7 +3,7 @@
 # it (cached), build the modules under test and the guest, boot one guest
 # per module, then report every test case and "N passed, N failed".
 #
-# Environment: KERNELS (default "base debug"), MODULES (default "stock").
+# Environment: KERNELS (default "base debug"), MODULES (default "stock rust").
 set -euo pipefail
 . "$(dirname "$0")/env.sh"
 
@@ -29,4 +29,10 @@ for k in $kernels; do
 		runs+=("$k/$m=$log")
 	done
 done
+lint_dirs=()
+for k in $kernels; do
+	case " $modules " in *" rust "*) lint_dirs+=("$PROJECT_DIR/build/$k/mod-rust") ;; esac
+done
+"$PROJECT_DIR/scripts/lint.sh" "$logdir/host-lint.log" "${lint_dirs[@]}"
+runs+=("host/lint=$logdir/host-lint.log")
 python3 "$PROJECT_DIR/scripts/ktap_report.py" "${runs[@]}"
