@@ -13,6 +13,7 @@
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/debugfs.h>
+#include <linux/delay.h>
 #include <linux/highmem.h>
 #include <linux/list_lru.h>
 #include <linux/mm.h>
@@ -25,12 +26,13 @@
 #include <linux/slab.h>
 #include <linux/vmalloc.h>
 #include "binder_alloc.h"
+#include "binder_alloc_glue.h"
 #include "binder_trace.h"
 
 /* ---- module parameter and debug messages -------------------------------- */
 
 /* Same bits and default as the C allocator: BINDER_DEBUG_USER_ERROR. */
-u32 binder_alloc_debug_mask = 1U << 0;
+static u32 binder_alloc_debug_mask = 1U << 0;
 module_param_named(alloc_debug_mask, binder_alloc_debug_mask, uint, 0644);
 
 #define BINDER_ALLOC_DEBUG_SITES 32
@@ -58,6 +60,23 @@ void binder_alloc_debug_msg(u32 mask, unsigned int site, const char *fmt, ...)
 	vaf.va = &args;
 	pr_info("%pV", &vaf);
 	va_end(args);
+}
+
+/*
+ * Test only (tests/guest/binder_race.c): microseconds to wait between
+ * allocating a page and inserting it, so that concurrent installers of one
+ * page overlap and the -EBUSY path runs. 0 (the default) waits not at all.
+ */
+static unsigned int install_race_delay_us;
+module_param(install_race_delay_us, uint, 0644);
+MODULE_PARM_DESC(install_race_delay_us, "test only: widen the page install race window");
+
+void binder_glue_test_install_delay(void)
+{
+	unsigned int delay = READ_ONCE(install_race_delay_us);
+
+	if (delay)
+		usleep_range(delay, delay + delay / 4 + 1);
 }
 
 /* ---- mm ---------------------------------------------------------------- */
@@ -135,11 +154,6 @@ struct page *binder_glue_gup_nofault(struct mm_struct *mm, unsigned long addr)
 void binder_glue_put_page(struct page *page)
 {
 	put_page(page);
-}
-
-int binder_glue_page_count(struct page *page)
-{
-	return page_count(page);
 }
 
 /* ---- pages ------------------------------------------------------------- */
@@ -239,11 +253,7 @@ bool binder_glue_list_empty(const struct list_head *head)
 	return list_empty_careful(head);
 }
 
-/* Implemented in Rust (page_range.rs): returns an enum lru_status. */
-unsigned int binder_alloc_rs_free_page(struct list_head *item,
-				       struct list_lru_one *lru,
-				       spinlock_t *lock);
-
+/* binder_alloc_rs_free_page() (page_range.rs) returns an enum lru_status. */
 enum lru_status binder_alloc_free_page(struct list_head *item,
 				       struct list_lru_one *lru,
 				       spinlock_t *lock, void *cb_arg)
@@ -257,9 +267,6 @@ unsigned long binder_glue_list_lru_walk(struct list_lru *lru,
 {
 	return list_lru_walk(lru, binder_alloc_free_page, NULL, nr_to_walk);
 }
-
-unsigned long binder_alloc_rs_shrink_count(void);
-unsigned long binder_alloc_rs_shrink_scan(unsigned long nr_to_scan);
 
 static unsigned long binder_glue_shrink_count(struct shrinker *shrinker,
 					      struct shrink_control *sc)
@@ -312,14 +319,12 @@ void binder_glue_seq_pages(struct seq_file *m, int active, int lru, int free,
 
 /* ---- debugfs counters ---------------------------------------------------- */
 
-/* Implemented in Rust (stats.rs): fills the counters in a fixed order. */
-void binder_alloc_rs_read_stats(u64 *out, size_t n);
-
+/* binder_alloc_rs_read_stats() (debug.rs) fills them in this order. */
 static int binder_alloc_stats_show(struct seq_file *m, void *unused)
 {
 	static const char *const names[] = {
 		"pages_installed", "install_races_recovered",
-		"pages_reclaimed", "install_errors",
+		"pages_reclaimed", "install_errors", "pages_freed_unmapped",
 	};
 	u64 values[ARRAY_SIZE(names)];
 	size_t i;

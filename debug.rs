@@ -66,10 +66,14 @@ pub(crate) enum Counter {
     PagesReclaimed,
     /// Installing a page failed; the error reached binder.c.
     InstallErrors,
+    /// The shrinker freed a page whose user mapping was already gone (the
+    /// mapping was unmapped or replaced, or the process exited): no zap.
+    PagesFreedUnmapped,
 }
 
-const NR_COUNTERS: usize = 4;
+const NR_COUNTERS: usize = 5;
 static COUNTERS: [AtomicU64; NR_COUNTERS] = [
+    AtomicU64::new(0),
     AtomicU64::new(0),
     AtomicU64::new(0),
     AtomicU64::new(0),

@@ -93,6 +93,7 @@ assert_layout!(binder_alloc, BINDER_ALLOC_SIZE,
 /// `enum lru_status` values of 6.12's list_lru.
 pub(crate) const LRU_REMOVED_RETRY: c_uint = bindings::lru_status_LRU_REMOVED_RETRY;
 pub(crate) const LRU_SKIP: c_uint = bindings::lru_status_LRU_SKIP;
+pub(crate) const LRU_ROTATE: c_uint = bindings::lru_status_LRU_ROTATE;
 
 // Pointers to bindgen structs that embed empty structs (lockdep maps with
 // lockdep off) trip `improper_ctypes`; only pointers cross, never values.
@@ -102,6 +103,7 @@ extern "C" {
 
     pub(crate) fn binder_alloc_debug_msg(mask: u32, site: c_uint, fmt: *const c_char, ...);
 
+    pub(crate) fn binder_glue_test_install_delay();
     pub(crate) fn binder_glue_mmget_not_zero(mm: *mut bindings::mm_struct) -> bool;
     pub(crate) fn binder_glue_mmput_async(mm: *mut bindings::mm_struct);
     pub(crate) fn binder_glue_mmgrab(mm: *mut bindings::mm_struct);

@@ -24,6 +24,12 @@
 //! - Every VMA found by address is checked to be this allocator's binder
 //!   mapping (vm_ops and vm_private_data recorded at mmap) before a page
 //!   is inserted into it or zapped from it.
+//! - Reclaim never leaves a page stuck: if the process's mm has no users,
+//!   or the address no longer holds this allocator's mapping (munmap, an
+//!   impostor mapped over it), no user mapping of the page is left and the
+//!   shrinker frees it without a zap. Only a failed trylock postpones a
+//!   page, and it goes to the tail of the LRU. (The C allocator of 6.12
+//!   leaves such pages at the head of the LRU forever.)
 
 use crate::debug::{self, Counter};
 use crate::ffi::{self, binder_alloc, binder_lru_page};
@@ -238,6 +244,9 @@ impl PageRange {
             return Err(ENOMEM);
         };
 
+        // SAFETY: FFI call; sleeps only when the test knob is set.
+        unsafe { ffi::binder_glue_test_install_delay() };
+
         // SAFETY: the allocator holds a grab reference on its mm until
         // deferred_release, which cannot run while a buffer is allocated.
         let mm = unsafe { Mm::from_raw((*self.alloc_ptr()).mm) };
@@ -402,26 +411,40 @@ pub(crate) unsafe extern "C" fn binder_alloc_rs_free_page(
     };
     let pages = &state.pages;
 
+    // Whether the page can still be mapped where we put it decides between
+    // zapping and freeing without a zap; it is never a reason to leave the
+    // page where it is. Only a failed trylock is (transient), and such an
+    // item goes to the tail of the LRU (LRU_ROTATE), so that a busy process
+    // cannot hold up the reclaim of others either. No livelock: the walk
+    // counts every item it visits, rotated or not, against nr_to_walk, so
+    // a walk ends after nr_to_walk items whatever they return.
+    //
     // SAFETY: the allocator's grab reference keeps the mm allocated.
     let mm = unsafe { Mm::from_raw((*alloc).mm) };
-    let Some(mm) = mm.mmget_not_zero() else {
-        return ffi::LRU_SKIP;
-    };
-    let Some(mmap) = mm.mmap_read_trylock() else {
-        return ffi::LRU_SKIP;
+    // No users: the address space is torn down (exit_mmap removes every
+    // PTE, and each PTE holds its own page reference), so no zap is needed.
+    let mm = mm.mmget_not_zero();
+    let mmap = match &mm {
+        Some(mm) => match mm.mmap_read_trylock() {
+            Some(mmap) => Some(mmap),
+            None => return ffi::LRU_ROTATE,
+        },
+        None => None,
     };
     let Some(guard) = state.inner.try_lock() else {
-        return ffi::LRU_SKIP;
+        return ffi::LRU_ROTATE;
     };
 
     // SAFETY: `slot` lies within the allocator's slot array.
     let index = unsafe { slot.offset_from(pages.as_raw_slots()) } as usize;
     let addr = pages.start + index * PAGE_SIZE;
-    let vma = mmap.vma_lookup(addr);
-    if vma.is_some_and(|vma| !pages.identity.matches(vma)) {
-        // Not our mapping at that address: never zap through it.
-        return ffi::LRU_SKIP;
-    }
+    // Zap only through this allocator's own mapping. Anything else at the
+    // address (nothing, or an impostor mapped after munmap) means our user
+    // mapping of the page is gone: munmap removed the PTE.
+    let vma = mmap
+        .as_ref()
+        .and_then(|mmap| mmap.vma_lookup(addr))
+        .filter(|vma| pages.identity.matches(vma));
 
     // SAFETY: tracepoint wrapper; alloc is live (we hold its mutex).
     unsafe { ffi::binder_glue_trace_unmap_kernel_start(alloc, index) };
@@ -442,6 +465,8 @@ pub(crate) unsafe extern "C" fn binder_alloc_rs_free_page(
         vma.zap_page(addr);
         // SAFETY: as above.
         unsafe { ffi::binder_glue_trace_unmap_user_end(alloc, index) };
+    } else {
+        debug::count(Counter::PagesFreedUnmapped);
     }
     // The zap is done: only now may an installer see the slot empty.
     drop(guard);

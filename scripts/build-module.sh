@@ -26,7 +26,7 @@ project_files=(Kbuild)
 case "$flavor" in
 stock) tree_files+=(binder_alloc.c binder_alloc.h) ;;
 rust)
-	project_files+=(binder_alloc.h binder_alloc_glue.c binder_layout.c)
+	project_files+=(binder_alloc.h binder_alloc_glue.h binder_alloc_glue.c binder_layout.c)
 	for f in "$PROJECT_DIR"/*.rs; do project_files+=("$(basename "$f")"); done
 	;;
 *) die "unknown allocator flavor '$flavor' (stock, rust)" ;;

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Build everything one guest kernel variant needs and pack its initramfs:
-#   prepare.sh VARIANT MODULE...      (MODULE: stock | rust)
+#   prepare.sh VARIANT MODULE...
+# MODULE: stock | rust, optionally with "-selftest" (the tree's
+# binder_alloc_selftest.c built in), e.g. rust-selftest.
 # Prints the kernel build dir. Products land in build/VARIANT/.
 set -euo pipefail
 . "$(dirname "$0")/env.sh"
@@ -20,7 +22,10 @@ fi
 
 mods=()
 for m in "$@"; do
-	ko=$("$PROJECT_DIR/scripts/build-module.sh" "$kdir" "$m" "$bdir/mod-$m")
+	flavor=${m%-selftest}
+	selftest=0
+	[ "$flavor" != "$m" ] && selftest=1
+	ko=$("$PROJECT_DIR/scripts/build-module.sh" "$kdir" "$flavor" "$bdir/mod-$m" "$selftest")
 	mods+=("$m=$ko")
 done
 "$PROJECT_DIR/scripts/mkinitramfs.sh" "$bdir/initrd.gz" "$bdir/progs" "${mods[@]}"

@@ -7,16 +7,16 @@
 set -euo pipefail
 . "$(dirname "$0")/env.sh"
 
-# The Rust allocator has not landed yet: demonstrate the stock one.
-module=${DEMO_MODULE:-stock}
+# DEMO_MODULE=stock shows the same demo on the kernel tree's allocator.
+module=${DEMO_MODULE:-rust}
 kdir=$("$PROJECT_DIR/scripts/prepare.sh" base "$module")
 log="$PROJECT_DIR/build/logs/demo-$module.log"
 mkdir -p "$(dirname "$log")"
 
-if [ "$module" = stock ]; then
-	echo "run: the Rust allocator has not landed yet; this demo runs the STOCK"
-	echo "run: binder_linux.ko (the kernel tree's binder_alloc.c, built out of tree)."
-fi
+case "$module" in
+rust) echo "run: binder_linux.ko with this project's Rust allocator" ;;
+stock) echo "run: binder_linux.ko with the kernel tree's C allocator (reference)" ;;
+esac
 kernel="$kdir/arch/x86/boot/bzImage"
 initrd="$PROJECT_DIR/build/base/initrd.gz"
 if [ "${INTERACTIVE:-0}" = 1 ]; then

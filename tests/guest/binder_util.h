@@ -300,4 +300,94 @@ static const char *br_name(long cmd)
 	}
 }
 
+/* ---- kernel state the tests observe ---------------------------------- */
+
+/*
+ * "pages: active:lru:free" of process @pid from binder's debugfs stats.
+ * Returns 0 on success.
+ */
+static int binder_pages_state(pid_t pid, int *active, int *lru, int *free_)
+{
+	char line[256], head[32];
+	int in = 0, found = 0;
+	FILE *f = fopen("/sys/kernel/debug/binder/stats", "r");
+
+	if (!f)
+		return -errno;
+	snprintf(head, sizeof(head), "proc %d\n", pid);
+	while (fgets(line, sizeof(line), f)) {
+		if (!strncmp(line, "proc ", 5))
+			in = !strcmp(line, head);
+		if (in && sscanf(line, "  pages: %d:%d:%d", active, lru, free_) == 3) {
+			found = 1;
+			break;
+		}
+	}
+	fclose(f);
+	return found ? 0 : -ENOENT;
+}
+
+/* Write @val to a procfs/sysfs/debugfs file; 0 on success. */
+static int write_file(const char *path, const char *val)
+{
+	int fd = open(path, O_WRONLY), ret = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (write(fd, val, strlen(val)) < 0)
+		ret = -errno;
+	close(fd);
+	return ret;
+}
+
+/* Run the shrinkers (binder's among them) as memory pressure would. */
+static int drop_caches(void)
+{
+	return write_file("/proc/sys/vm/drop_caches", "2");
+}
+
+/*
+ * A counter of this project's allocator (debugfs binder_alloc/stats), or
+ * -1 when the module has none (the stock allocator).
+ */
+static long alloc_stat(const char *name)
+{
+	char line[128], key[64];
+	long val = -1, v;
+	FILE *f = fopen("/sys/kernel/debug/binder_alloc/stats", "r");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "%63[^:]: %ld", key, &v) == 2 && !strcmp(key, name))
+			val = v;
+	fclose(f);
+	return val;
+}
+
+/*
+ * Free pages: the buddy allocator's (zoneinfo "nr_free_pages") plus those
+ * parked in the per-cpu lists ("count:"), which come and go with any
+ * allocation and would otherwise read as noise of hundreds of pages.
+ */
+static long free_pages(void)
+{
+	char line[256];
+	long total = 0, v;
+	int seen = 0;
+	FILE *f = fopen("/proc/zoneinfo", "r");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, " nr_free_pages %ld", &v) == 1 ||
+		    sscanf(line, " count: %ld", &v) == 1) {
+			total += v;
+			seen = 1;
+		}
+	}
+	fclose(f);
+	return seen ? total : -1;
+}
+
 #endif /* BINDER_UTIL_H */

@@ -1,0 +1,94 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * Functions of binder_alloc_glue.c, for the glue itself (prototypes) and
+ * as the list that ffi.rs declares to Rust. Rust cannot include C headers:
+ * keep ffi.rs in step with this file.
+ */
+#ifndef _BINDER_ALLOC_GLUE_H
+#define _BINDER_ALLOC_GLUE_H
+
+#include <linux/list_lru.h>
+#include <linux/mm_types.h>
+#include <linux/mutex.h>
+#include <linux/seq_file.h>
+#include <linux/shrinker.h>
+#include "binder_alloc.h"
+
+__printf(3, 4)
+void binder_alloc_debug_msg(u32 mask, unsigned int site, const char *fmt, ...);
+void binder_glue_test_install_delay(void);
+bool binder_glue_mmget_not_zero(struct mm_struct *mm);
+void binder_glue_mmput_async(struct mm_struct *mm);
+void binder_glue_mmgrab(struct mm_struct *mm);
+void binder_glue_mmdrop(struct mm_struct *mm);
+void binder_glue_mmap_read_lock(struct mm_struct *mm);
+bool binder_glue_mmap_read_trylock(struct mm_struct *mm);
+void binder_glue_mmap_read_unlock(struct mm_struct *mm);
+struct vm_area_struct *binder_glue_vma_lookup(struct mm_struct *mm,
+					      unsigned long addr);
+struct mm_struct *binder_glue_current_mm(void);
+int binder_glue_current_tgid(void);
+int binder_glue_current_group_leader_pid(void);
+struct page *binder_glue_gup_nofault(struct mm_struct *mm, unsigned long addr);
+void binder_glue_put_page(struct page *page);
+struct page *binder_glue_alloc_zeroed_page(void);
+void binder_glue_free_page(struct page *page);
+void binder_glue_memcpy_to_page(struct page *page, size_t offset,
+				const void *src, size_t len);
+void binder_glue_memcpy_from_page(void *dst, struct page *page, size_t offset,
+				  size_t len);
+void binder_glue_memzero_page(struct page *page, size_t offset, size_t len);
+unsigned long binder_glue_copy_from_user_to_page(struct page *page,
+						 size_t offset,
+						 const void __user *from,
+						 size_t len);
+struct binder_lru_page *binder_glue_pages_alloc(struct binder_alloc *alloc,
+						size_t count);
+void binder_glue_pages_free(struct binder_lru_page *pages);
+int binder_glue_list_lru_init(struct list_lru *lru);
+bool binder_glue_list_lru_add(struct list_lru *lru, struct list_head *item,
+			      struct page *page);
+bool binder_glue_list_lru_del(struct list_lru *lru, struct list_head *item,
+			      struct page *page);
+unsigned long binder_glue_list_lru_count(struct list_lru *lru);
+bool binder_glue_list_empty(const struct list_head *head);
+unsigned long binder_glue_list_lru_walk(struct list_lru *lru,
+					unsigned long nr_to_walk);
+struct shrinker *binder_glue_shrinker_register(void);
+void binder_glue_shrinker_free(struct shrinker *shrinker);
+void binder_glue_seq_buffer(struct seq_file *m, int debug_id,
+			    unsigned long offset, size_t data_size,
+			    size_t offsets_size, size_t extra_buffers_size,
+			    bool active);
+void binder_glue_seq_pages(struct seq_file *m, int active, int lru, int free,
+			   size_t pages_high);
+void binder_glue_debugfs_init(void);
+void binder_glue_debugfs_exit(void);
+void binder_glue_trace_update_page_range(struct binder_alloc *alloc,
+					 bool allocate, unsigned long start,
+					 unsigned long end);
+void binder_glue_mutex_init(struct mutex *lock);
+void binder_glue_mutex_lock(struct mutex *lock);
+bool binder_glue_mutex_trylock(struct mutex *lock);
+void binder_glue_mutex_unlock(struct mutex *lock);
+void binder_glue_mutex_destroy(struct mutex *lock);
+void binder_glue_trace_alloc_lru_start(const struct binder_alloc *alloc, size_t index);
+void binder_glue_trace_alloc_lru_end(const struct binder_alloc *alloc, size_t index);
+void binder_glue_trace_free_lru_start(const struct binder_alloc *alloc, size_t index);
+void binder_glue_trace_free_lru_end(const struct binder_alloc *alloc, size_t index);
+void binder_glue_trace_alloc_page_start(const struct binder_alloc *alloc, size_t index);
+void binder_glue_trace_alloc_page_end(const struct binder_alloc *alloc, size_t index);
+void binder_glue_trace_unmap_user_start(const struct binder_alloc *alloc, size_t index);
+void binder_glue_trace_unmap_user_end(const struct binder_alloc *alloc, size_t index);
+void binder_glue_trace_unmap_kernel_start(const struct binder_alloc *alloc, size_t index);
+void binder_glue_trace_unmap_kernel_end(const struct binder_alloc *alloc, size_t index);
+
+/* Implemented in Rust. */
+unsigned int binder_alloc_rs_free_page(struct list_head *item,
+				       struct list_lru_one *lru,
+				       spinlock_t *lock);
+unsigned long binder_alloc_rs_shrink_count(void);
+unsigned long binder_alloc_rs_shrink_scan(unsigned long nr_to_scan);
+void binder_alloc_rs_read_stats(u64 *out, size_t n);
+
+#endif /* _BINDER_ALLOC_GLUE_H */
