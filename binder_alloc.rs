@@ -39,7 +39,7 @@ use kernel::types::Opaque;
 use lock::TryMutex;
 use mm::VmaRef;
 use page_range::{copy, MappingIdentity, PageRange};
-use range_alloc::{Ranges, Reservation};
+use range_alloc::{AllocError, Ranges, Reservation};
 
 /// Prefix of `pr_*!` messages: the module's name, as C's KBUILD_MODNAME.
 const __LOG_PREFIX: &[u8] = b"binder_linux\0";
@@ -114,9 +114,11 @@ macro_rules! set_field {
     };
 }
 
-/// Bookkeeping of one mapping, under the allocator mutex.
+/// Bookkeeping of one mapping, under the allocator mutex. Each allocated
+/// `Buffer` lives inside its range's tree node, whose address does not
+/// change while the range is allocated.
 pub(crate) struct Inner {
-    ranges: Ranges<KBox<Buffer>>,
+    ranges: Ranges<Buffer>,
     /// Highest page index a buffer has needed, plus one (debugfs).
     pages_high: usize,
 }
@@ -433,19 +435,35 @@ fn new_buf(
         return Err(EINVAL);
     };
 
-    // Allocate everything before taking the lock.
-    let buffer = KBox::new(Buffer::new(size), GFP_KERNEL)?;
-    let res = Reservation::new(GFP_KERNEL)?;
     // SAFETY: FFI call on the current task.
     let pid = unsafe { ffi::binder_glue_current_tgid() };
-    let c_buffer = buffer.as_c();
+    let mut buffer = Buffer::new(size);
+    let mut res = None;
 
-    let offset = {
+    let (offset, c_buffer) = loop {
         let mut guard = state.inner.lock();
         let Inner { ranges, pages_high } = &mut *guard;
-        let got = ranges.allocate(size, is_async, pid, buffer, res, |start, end| {
+        let got = ranges.allocate(size, is_async, pid, buffer, &mut res, |start, end| {
             state.pages.take_off_lru(start, end, pages_high)
-        })?;
+        });
+        let got = match got {
+            Ok(got) => got,
+            Err(AllocError::NeedNodes(back)) => {
+                // No spare tree nodes: allocate them without the lock.
+                drop(guard);
+                buffer = back;
+                res = Some(Reservation::new(GFP_KERNEL)?);
+                continue;
+            }
+            Err(AllocError::Failed(err)) => return Err(err),
+        };
+        if let Some(unused) = res.take() {
+            ranges.keep_spares(unused);
+        }
+        let Some(buf) = ranges.get(got.offset) else {
+            return Err(EINVAL);
+        };
+        let c_buffer = buf.as_c();
         alloc_debug!(
             BUFFER_ALLOC,
             Site::GotBuffer,
@@ -457,9 +475,6 @@ fn new_buf(
         );
         // SAFETY: `alloc` is live; `buffer` is set at mmap.
         let base = unsafe { (*alloc).buffer };
-        // SAFETY: the buffer is live (it is in `ranges`, under our lock)
-        // and not yet visible to binder.c.
-        let buf = unsafe { Buffer::from_c(c_buffer) };
         set_field!(buf, user_data, base + got.offset);
         set_field!(buf, data_size, data_size);
         set_field!(buf, offsets_size, offsets_size);
@@ -467,7 +482,7 @@ fn new_buf(
         set_field!(buf, pid, pid);
         set_field!(buf, async_transaction, is_async);
         set_field!(buf, oneway_spam_suspect, got.spam_suspect);
-        got.offset
+        break (got.offset, c_buffer);
     };
 
     let first = offset & !(PAGE_SIZE - 1);
@@ -548,6 +563,7 @@ pub(crate) unsafe extern "C" fn binder_alloc_free_buf(
         buffer.size
     );
 
+    // The buffer is moved out of the tree and dropped (nothing to free).
     let freed = {
         let mut guard = state.inner.lock();
         let is_ours = guard
@@ -566,7 +582,6 @@ pub(crate) unsafe extern "C" fn binder_alloc_free_buf(
             state.pages.put_on_lru(start, end)
         })
     };
-    // The box is dropped here, outside the lock.
     drop(freed);
 }
 

@@ -13,10 +13,14 @@
 //! become used (taken off the LRU) or unused (put on it) through the
 //! callbacks; a page shared with an allocated neighbour stays in use.
 //!
-//! Nothing here allocates while the caller's lock is held: allocation
-//! takes a [`Reservation`] made beforehand, and every allocated range keeps
-//! the tree node it will need to rejoin `free_by_size` when freed, so that
-//! freeing (which C callers cannot see fail) needs no memory.
+//! Nothing here allocates while the caller's lock is held. Every allocated
+//! range keeps the tree node it will need to rejoin `free_by_size` when
+//! freed, so that freeing (which C callers cannot see fail) needs no
+//! memory. Nodes released by merges go to a small pool of spares; a split
+//! takes its two new nodes from there, or, when the pool is empty, asks
+//! the caller (`Err(AllocError::NeedNodes)`) to retry with a
+//! [`Reservation`] made outside the lock. In steady state (allocations
+//! and frees alternating) no transaction allocates memory here.
 
 use crate::debug::{alloc_debug, Site, BUFFER_ALLOC, BUFFER_ALLOC_ASYNC, USER_ERROR};
 use kernel::ffi::c_int;
@@ -46,6 +50,48 @@ struct Allocation<T> {
 struct Range<T> {
     size: usize,
     allocation: Option<Allocation<T>>,
+}
+
+type OffsetNode<T> = RBTreeNodeReservation<usize, Range<T>>;
+type SizeNode = RBTreeNodeReservation<SizeKey, ()>;
+
+/// Spare tree nodes kept for later splits.
+const SPARES: usize = 4;
+
+struct Pool<X> {
+    items: [Option<X>; SPARES],
+}
+
+impl<X> Pool<X> {
+    fn new() -> Self {
+        Self {
+            items: [None, None, None, None],
+        }
+    }
+
+    fn take(&mut self) -> Option<X> {
+        self.items.iter_mut().find_map(Option::take)
+    }
+
+    fn available(&self) -> bool {
+        self.items.iter().any(Option::is_some)
+    }
+
+    /// Keeps `x` if there is room; otherwise it is dropped (freed).
+    fn put(&mut self, x: X) {
+        if let Some(slot) = self.items.iter_mut().find(|slot| slot.is_none()) {
+            *slot = Some(x);
+        }
+    }
+}
+
+/// Why an allocation did not happen.
+pub(crate) enum AllocError<T> {
+    /// A split needs tree nodes and no spare is left: retry with a
+    /// [`Reservation`]. The data is handed back.
+    NeedNodes(T),
+    /// The allocation fails (-ENOSPC, -EINVAL).
+    Failed(Error),
 }
 
 /// Memory for one allocation's tree nodes, made before taking the lock.
@@ -84,6 +130,8 @@ pub(crate) struct Ranges<T> {
     free_async_space: usize,
     oneway_spam_detected: bool,
     allocated: usize,
+    spare_offset_nodes: Pool<OffsetNode<T>>,
+    spare_size_nodes: Pool<SizeNode>,
 }
 
 impl<T> Ranges<T> {
@@ -108,7 +156,15 @@ impl<T> Ranges<T> {
             free_async_space: size / 2,
             oneway_spam_detected: false,
             allocated: 0,
+            spare_offset_nodes: Pool::new(),
+            spare_size_nodes: Pool::new(),
         })
+    }
+
+    /// Gives the nodes of an unused reservation to the pool.
+    pub(crate) fn keep_spares(&mut self, res: Reservation<T>) {
+        self.spare_offset_nodes.put(res.offset_node);
+        self.spare_size_nodes.put(res.size_node);
     }
 
     pub(crate) fn free_async_space(&self) -> usize {
@@ -137,15 +193,17 @@ impl<T> Ranges<T> {
     /// Allocates `size` bytes (already sanitized: non-zero, pointer
     /// aligned) for `pid`. `pages_used(start, end)` gets the byte range of
     /// the whole pages that only this buffer uses, to take off the LRU.
+    /// `res`, if given, is used before the spare pool when a split needs
+    /// nodes; what is left of it stays in `res`.
     pub(crate) fn allocate(
         &mut self,
         size: usize,
         is_async: bool,
         pid: c_int,
         data: T,
-        res: Reservation<T>,
+        res: &mut Option<Reservation<T>>,
         pages_used: impl FnOnce(usize, usize),
-    ) -> Result<Allocated> {
+    ) -> core::result::Result<Allocated, AllocError<T>> {
         if is_async && self.free_async_space < size {
             alloc_debug!(
                 BUFFER_ALLOC,
@@ -154,7 +212,7 @@ impl<T> Ranges<T> {
                 self.pid,
                 size
             );
-            return Err(ENOSPC);
+            return Err(AllocError::Failed(ENOSPC));
         }
 
         let best = self
@@ -170,33 +228,52 @@ impl<T> Ranges<T> {
                 size
             );
             self.debug_no_space();
-            return Err(ENOSPC);
+            return Err(AllocError::Failed(ENOSPC));
         };
 
-        let old_size_node = self.free_by_size.remove_node(&(free_size, offset));
-        let Some(old_size_node) = old_size_node else {
+        // A split needs a node for the free tail in `by_offset` and, for
+        // this allocation, the size node it will rejoin the free tree with.
+        let split = free_size > size;
+        let nodes = if split {
+            match res.take() {
+                Some(r) => Some((r.offset_node, r.size_node)),
+                None if self.spare_offset_nodes.available()
+                    && self.spare_size_nodes.available() =>
+                {
+                    self.spare_offset_nodes
+                        .take()
+                        .zip(self.spare_size_nodes.take())
+                }
+                None => return Err(AllocError::NeedNodes(data)),
+            }
+        } else {
+            None
+        };
+
+        let Some(old_size_node) = self.free_by_size.remove_node(&(free_size, offset)) else {
             // The two trees disagree: refuse rather than corrupt them.
             pr_err!("free range at {:#x} missing from the size tree\n", offset);
-            return Err(EINVAL);
+            return Err(AllocError::Failed(EINVAL));
         };
-        let keep_node = if free_size > size {
-            // Split: the tail stays free and reuses the old size node.
-            let rest = free_size - size;
-            self.by_offset.insert(res.offset_node.into_node(
-                offset + size,
-                Range {
-                    size: rest,
-                    allocation: None,
-                },
-            ));
-            self.free_by_size.insert(
-                old_size_node
-                    .into_reservation()
-                    .into_node((rest, offset + size), ()),
-            );
-            res.size_node
-        } else {
-            old_size_node.into_reservation()
+        let keep_node = match nodes {
+            Some((offset_node, size_node)) => {
+                // Split: the tail stays free and reuses the old size node.
+                let rest = free_size - size;
+                self.by_offset.insert(offset_node.into_node(
+                    offset + size,
+                    Range {
+                        size: rest,
+                        allocation: None,
+                    },
+                ));
+                self.free_by_size.insert(
+                    old_size_node
+                        .into_reservation()
+                        .into_node((rest, offset + size), ()),
+                );
+                size_node
+            }
+            None => old_size_node.into_reservation(),
         };
 
         // Pages shared with an allocated neighbour are already in use.
@@ -220,7 +297,7 @@ impl<T> Ranges<T> {
 
         let Some(range) = self.by_offset.get_mut(&offset) else {
             pr_err!("free range at {:#x} missing from the offset tree\n", offset);
-            return Err(EINVAL);
+            return Err(AllocError::Failed(EINVAL));
         };
         range.size = size;
         range.allocation = Some(Allocation {
@@ -270,8 +347,12 @@ impl<T> Ranges<T> {
         if let Some(next_size) = self.free_size_at(next) {
             let after = self.end_or_none(next + next_size);
             self.boundary_page_unused(next, offset, after, &mut pages_unused);
-            self.free_by_size.remove_node(&(next_size, next));
-            self.by_offset.remove(&next);
+            if let Some(node) = self.free_by_size.remove_node(&(next_size, next)) {
+                self.spare_size_nodes.put(node.into_reservation());
+            }
+            if let Some(node) = self.by_offset.remove_node(&next) {
+                self.spare_offset_nodes.put(node.into_reservation());
+            }
             size += next_size;
             if let Some(range) = self.by_offset.get_mut(&offset) {
                 range.size = size;
@@ -283,7 +364,10 @@ impl<T> Ranges<T> {
         if let Some((prev_off, prev_size)) = prev {
             let after = self.end_or_none(offset + size);
             self.boundary_page_unused(offset, prev_off, after, &mut pages_unused);
-            self.by_offset.remove(&offset);
+            if let Some(node) = self.by_offset.remove_node(&offset) {
+                self.spare_offset_nodes.put(node.into_reservation());
+            }
+            self.spare_size_nodes.put(allocation.free_node);
             let merged = prev_size + size;
             if let Some(node) = self.free_by_size.remove_node(&(prev_size, prev_off)) {
                 self.free_by_size
