@@ -3,7 +3,8 @@
 # it (cached), build the modules under test and the guest, boot one guest
 # per module, then report every test case and "N passed, N failed".
 #
-# Environment: KERNELS (default "base debug"), MODULES (default "stock rust").
+# Environment: KERNELS (default "base debug"), MODULES (default "stock rust"),
+# QUICK=1 (short stress runs).
 set -euo pipefail
 . "$(dirname "$0")/env.sh"
 
@@ -13,7 +14,12 @@ logdir="$PROJECT_DIR/build/logs"
 mkdir -p "$logdir"
 
 guest_mem() { case "$1" in debug) echo 1G ;; *) echo 512M ;; esac; }
-guest_timeout() { case "$1" in debug) echo 2400 ;; *) echo 900 ;; esac; }
+guest_timeout() { case "$1" in debug) echo 2700 ;; *) echo 900 ;; esac; }
+# Seconds of binder_stress per guest: 2 minutes on the debug kernel
+# (QUICK=1: a short version).
+stress_seconds() {
+	if [ "${QUICK:-0}" = 1 ]; then echo 10; else case "$1" in debug) echo 120 ;; *) echo 30 ;; esac; fi
+}
 
 # Guest runs per kernel: "module:plan". The kernel's own binder_alloc
 # selftest is slow under TCG (single-threaded in the guest, minutes on the
@@ -27,7 +33,8 @@ case " $modules " in *" rust "*) slow_runs+=("rust-selftest:selftest") ;; esac
 boot() { # kernel kdir module plan -> log
 	local k=$1 kdir=$2 m=$3 plan=$4 log="$logdir/$1-$3.log" start
 	start=$(date +%s)
-	"$PROJECT_DIR/scripts/run-guest.sh" "$kdir/arch/x86/boot/bzImage" \
+	GUEST_APPEND="stress_seconds=$(stress_seconds "$k")" \
+		"$PROJECT_DIR/scripts/run-guest.sh" "$kdir/arch/x86/boot/bzImage" \
 		"$PROJECT_DIR/build/$k/initrd.gz" "$m" "$plan" "$log" \
 		"$(guest_timeout "$k")" "$(guest_mem "$k")" || true
 	echo "check: $k/$m ($plan) finished in $(($(date +%s) - start)) s"

@@ -10,7 +10,7 @@
  * state (installed, on the LRU, reclaimed by the shrinker callback), and
  * prints "STARTED", then "PASSED" or "N tests FAILED" to the kernel log.
  *
- * Usage: binder_selftest [map_bytes]   (default 64 KiB: the selftest's
+ * Usage: binder_selftest [map_bytes]   (default 48 KiB: the selftest's
  * largest layout needs about 12 pages; a small mapping keeps it fast)
  */
 #include "binder_util.h"
@@ -35,7 +35,7 @@ static int kmsg_find(const char *needle, char *line, size_t len)
 
 int main(int argc, char **argv)
 {
-	size_t map_size = argc > 1 ? strtoul(argv[1], NULL, 0) : 64 * 1024;
+	size_t map_size = argc > 1 ? strtoul(argv[1], NULL, 0) : 48 * 1024;
 	struct binder_version v;
 	struct binder b = { 0 };
 	char line[512];
