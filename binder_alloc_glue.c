@@ -158,9 +158,34 @@ void binder_glue_put_page(struct page *page)
 
 /* ---- pages ------------------------------------------------------------- */
 
+#ifdef BINDER_ALLOC_KUNIT
+/*
+ * KUnit build only (tests/kunit/binder_alloc_test.c): make page allocation
+ * or vm_insert_page() fail on demand, to test the error paths.
+ */
+bool binder_alloc_test_fail_page_alloc;
+int binder_alloc_test_insert_error;
+#endif
+
 struct page *binder_glue_alloc_zeroed_page(void)
 {
+#ifdef BINDER_ALLOC_KUNIT
+	if (READ_ONCE(binder_alloc_test_fail_page_alloc))
+		return NULL;
+#endif
 	return alloc_page(GFP_KERNEL | __GFP_HIGHMEM | __GFP_ZERO);
+}
+
+int binder_glue_vm_insert_page(struct vm_area_struct *vma, unsigned long addr,
+			       struct page *page)
+{
+#ifdef BINDER_ALLOC_KUNIT
+	int err = READ_ONCE(binder_alloc_test_insert_error);
+
+	if (err)
+		return err;
+#endif
+	return vm_insert_page(vma, addr, page);
 }
 
 void binder_glue_free_page(struct page *page)

@@ -32,6 +32,12 @@ int binder_glue_current_group_leader_pid(void);
 struct page *binder_glue_gup_nofault(struct mm_struct *mm, unsigned long addr);
 void binder_glue_put_page(struct page *page);
 struct page *binder_glue_alloc_zeroed_page(void);
+int binder_glue_vm_insert_page(struct vm_area_struct *vma, unsigned long addr,
+			       struct page *page);
+#ifdef BINDER_ALLOC_KUNIT
+extern bool binder_alloc_test_fail_page_alloc;
+extern int binder_alloc_test_insert_error;
+#endif
 void binder_glue_free_page(struct page *page);
 void binder_glue_memcpy_to_page(struct page *page, size_t offset,
 				const void *src, size_t len);

@@ -126,6 +126,11 @@ extern "C" {
 
     pub(crate) fn binder_glue_alloc_zeroed_page() -> *mut bindings::page;
     pub(crate) fn binder_glue_free_page(page: *mut bindings::page);
+    pub(crate) fn binder_glue_vm_insert_page(
+        vma: *mut bindings::vm_area_struct,
+        addr: c_ulong,
+        page: *mut bindings::page,
+    ) -> c_int;
     pub(crate) fn binder_glue_memcpy_to_page(
         page: *mut bindings::page,
         offset: usize,

@@ -199,7 +199,7 @@ impl VmaRef {
         // SAFETY: the VMA is valid and its mmap lock is held (read mode is
         // enough for vm_insert_page on a VM_MIXEDMAP mapping); the page is
         // a valid order-0 page we own.
-        to_result(unsafe { bindings::vm_insert_page(self.as_raw(), addr as _, page.as_raw()) })
+        to_result(unsafe { ffi::binder_glue_vm_insert_page(self.as_raw(), addr, page.as_raw()) })
     }
 
     /// Removes the user mapping of the page at `addr`.

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Build binder_linux.ko out of tree:
-#   build-module.sh KDIR FLAVOR OUT_DIR [SELFTEST=0|1]
+#   build-module.sh KDIR FLAVOR OUT_DIR [SELFTEST=0|1] [KUNIT=0|1]
 # KDIR is a kernel build directory (its 'source' link or itself holds the
 # kernel source). FLAVOR is 'stock' (the tree's binder_alloc.c) or 'rust'.
 # The tree's binder sources are copied into OUT_DIR next to this project's
@@ -13,6 +13,7 @@ kdir=${1:?usage: build-module.sh KDIR FLAVOR OUT_DIR [SELFTEST]}
 flavor=${2:?}
 out=${3:?}
 selftest=${4:-0}
+kunit=${5:-0}
 
 [ -f "$kdir/Module.symvers" ] || die "$kdir is not a built kernel tree (no Module.symvers)"
 ksrc=$kdir
@@ -41,6 +42,11 @@ done
 for f in "${project_files[@]}"; do
 	cmp -s "$PROJECT_DIR/$f" "$out/$f" || cp "$PROJECT_DIR/$f" "$out/$f"
 done
+if [ "$kunit" = 1 ]; then
+	[ "$flavor" = rust ] || die "the KUnit suite tests this project's allocator (flavor rust)"
+	cmp -s "$PROJECT_DIR/tests/kunit/binder_alloc_test.c" "$out/binder_alloc_test.c" ||
+		cp "$PROJECT_DIR/tests/kunit/binder_alloc_test.c" "$out/"
+fi
 
 # Our Rust is always built through clippy (the kernel's lint set: missing
 # docs, unreachable pub, undocumented unsafe); scripts/lint.sh fails the
@@ -52,7 +58,7 @@ if [ "$flavor" = rust ] && [ -x /usr/bin/clippy-driver ]; then
 	rm -f "$out/binder_alloc.o"
 fi
 make -C "$kdir" M="$out" "${KMAKE_FLAGS[@]}" "${lint[@]}" BINDER_ALLOC="$flavor" \
-	BINDER_SELFTEST="$selftest" -j"$(nproc)" modules >"$out/build.log" 2>&1 || {
+	BINDER_SELFTEST="$selftest" BINDER_KUNIT="$kunit" -j"$(nproc)" modules >"$out/build.log" 2>&1 || {
 	tail -30 "$out/build.log" >&2
 	die "module build ($flavor) against $kdir failed, see $out/build.log"
 }

@@ -25,10 +25,17 @@ stress_seconds() {
 # selftest is slow under TCG (single-threaded in the guest, minutes on the
 # debug kernel): it runs once per kernel, on our allocator, in the
 # background while the other guests run.
+# Our allocator's KUnit suite runs in a test build of the module
+# (rust-kunit), at load.
 guest_runs=()
 for m in $modules; do guest_runs+=("$m:check"); done
 slow_runs=()
-case " $modules " in *" rust "*) slow_runs+=("rust-selftest:selftest") ;; esac
+case " $modules " in
+*" rust "*)
+	guest_runs+=("rust-kunit:kunit")
+	slow_runs+=("rust-selftest:selftest")
+	;;
+esac
 
 boot() { # kernel kdir module plan -> log
 	local k=$1 kdir=$2 m=$3 plan=$4 log="$logdir/$1-$3.log" start

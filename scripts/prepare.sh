@@ -2,7 +2,8 @@
 # Build everything one guest kernel variant needs and pack its initramfs:
 #   prepare.sh VARIANT MODULE...
 # MODULE: stock | rust, optionally with "-selftest" (the tree's
-# binder_alloc_selftest.c built in), e.g. rust-selftest.
+# binder_alloc_selftest.c built in) or "-kunit" (the project's KUnit
+# suite built in), e.g. rust-selftest.
 # Prints the kernel build dir. Products land in build/VARIANT/.
 set -euo pipefail
 . "$(dirname "$0")/env.sh"
@@ -22,10 +23,14 @@ fi
 
 mods=()
 for m in "$@"; do
-	flavor=${m%-selftest}
+	flavor=${m%%-*}
 	selftest=0
-	[ "$flavor" != "$m" ] && selftest=1
-	ko=$("$PROJECT_DIR/scripts/build-module.sh" "$kdir" "$flavor" "$bdir/mod-$m" "$selftest")
+	kunit=0
+	case "$m" in
+	*-selftest) selftest=1 ;;
+	*-kunit) kunit=1 ;;
+	esac
+	ko=$("$PROJECT_DIR/scripts/build-module.sh" "$kdir" "$flavor" "$bdir/mod-$m" "$selftest" "$kunit")
 	mods+=("$m=$ko")
 done
 "$PROJECT_DIR/scripts/mkinitramfs.sh" "$bdir/initrd.gz" "$bdir/progs" "${mods[@]}"

@@ -1,0 +1,493 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * KUnit suite "binder_alloc" for this project's allocator, written against
+ * the C contract (binder_alloc.h) and built into a test build of the
+ * module (Kbuild: BINDER_KUNIT=1); it runs when that module loads.
+ *
+ * Each case gets a real address space and mapping: the test thread gets
+ * an mm through kunit_vm_mmap(), and an anonymous-inode file whose mmap
+ * handler plays binder_mmap(): it marks the VMA VM_MIXEDMAP, sets its own
+ * vm_ops and vm_private_data, and calls binder_alloc_mmap_handler().
+ * Error paths that need a failing page allocation or vm_insert_page() use
+ * two knobs that exist only in this build (binder_alloc_glue.c).
+ */
+#include <kunit/test.h>
+#include <linux/anon_inodes.h>
+#include <linux/file.h>
+#include <linux/kthread.h>
+#include <linux/list_lru.h>
+#include <linux/mm.h>
+#include <linux/mman.h>
+#include <linux/sched/mm.h>
+#include <linux/uaccess.h>
+#include "binder_alloc.h"
+#include "binder_alloc_glue.h"
+
+#define MAP_PAGES 16
+#define MAP_BYTES (MAP_PAGES * PAGE_SIZE)
+
+struct bat {
+	struct binder_alloc alloc;
+	struct file *file;
+	struct mm_struct *mm;
+	unsigned long addr;
+	bool unmapped;
+};
+
+static void bat_vma_close(struct vm_area_struct *vma)
+{
+	struct bat *ctx = vma->vm_private_data;
+
+	binder_alloc_vma_close(&ctx->alloc);
+}
+
+static const struct vm_operations_struct bat_vm_ops = {
+	.close = bat_vma_close,
+};
+
+static int bat_mmap(struct file *file, struct vm_area_struct *vma)
+{
+	struct bat *ctx = file->private_data;
+
+	if (vma->vm_flags & VM_WRITE)
+		return -EPERM;
+	vm_flags_mod(vma, VM_DONTCOPY | VM_MIXEDMAP, VM_MAYWRITE);
+	vma->vm_ops = &bat_vm_ops;
+	vma->vm_private_data = ctx;
+	return binder_alloc_mmap_handler(&ctx->alloc, vma);
+}
+
+static const struct file_operations bat_fops = {
+	.owner = THIS_MODULE,
+	.mmap = bat_mmap,
+};
+
+static int bat_init(struct kunit *test)
+{
+	struct bat *ctx = kunit_kzalloc(test, sizeof(*ctx), GFP_KERNEL);
+	unsigned long scratch;
+
+	if (!ctx)
+		return -ENOMEM;
+	/* The first kunit_vm_mmap() gives this test thread an mm. */
+	scratch = kunit_vm_mmap(test, NULL, 0, PAGE_SIZE, PROT_READ,
+				MAP_PRIVATE | MAP_ANONYMOUS, 0);
+	if (IS_ERR_VALUE(scratch) || !current->mm)
+		return -ENOMEM;
+	ctx->mm = current->mm;
+	binder_alloc_init(&ctx->alloc);
+	ctx->file = anon_inode_getfile("[binder_alloc_test]", &bat_fops, ctx, O_RDWR);
+	if (IS_ERR(ctx->file))
+		return PTR_ERR(ctx->file);
+	ctx->addr = kunit_vm_mmap(test, ctx->file, 0, MAP_BYTES, PROT_READ,
+				  MAP_PRIVATE, 0);
+	if (IS_ERR_VALUE(ctx->addr))
+		return (int)ctx->addr;
+	test->priv = ctx;
+	return 0;
+}
+
+/*
+ * Unmap the binder mapping. The exit hook runs in another thread than
+ * the test, without an mm: borrow the test's (KUnit drops it after exit).
+ */
+static void bat_unmap(struct bat *ctx)
+{
+	bool borrow = !current->mm;
+
+	if (ctx->unmapped)
+		return;
+	if (borrow)
+		kthread_use_mm(ctx->mm);
+	vm_munmap(ctx->addr, MAP_BYTES);
+	if (borrow)
+		kthread_unuse_mm(ctx->mm);
+	ctx->unmapped = true;
+}
+
+static void bat_exit(struct kunit *test)
+{
+	struct bat *ctx = test->priv;
+
+	binder_alloc_test_fail_page_alloc = false;
+	binder_alloc_test_insert_error = 0;
+	if (!ctx)
+		return;
+	bat_unmap(ctx);
+	binder_alloc_deferred_release(&ctx->alloc);
+	fput(ctx->file);
+}
+
+static struct bat *ctx_of(struct kunit *test)
+{
+	return test->priv;
+}
+
+static struct binder_buffer *new_buf(struct kunit *test, size_t size, bool async)
+{
+	return binder_alloc_new_buf(&ctx_of(test)->alloc, size, 0, 0, async);
+}
+
+static size_t page_index(struct bat *ctx, unsigned long addr)
+{
+	return (addr - ctx->alloc.buffer) / PAGE_SIZE;
+}
+
+static bool page_installed(struct bat *ctx, size_t i)
+{
+	return READ_ONCE(ctx->alloc.pages[i].page_ptr) != NULL;
+}
+
+static bool page_on_lru(struct bat *ctx, size_t i)
+{
+	return !list_empty(&ctx->alloc.pages[i].lru);
+}
+
+/* Reclaim every unused page of the LRU (all processes: the test's only). */
+static void reclaim_all(void)
+{
+	unsigned long count;
+	int rounds = 0;
+
+	while ((count = list_lru_count(&binder_freelist)) && rounds++ < 100)
+		list_lru_walk(&binder_freelist, binder_alloc_free_page, NULL, count);
+}
+
+static u64 alloc_stat(size_t which)
+{
+	u64 values[5];
+
+	binder_alloc_rs_read_stats(values, ARRAY_SIZE(values));
+	return values[which];
+}
+
+enum { ST_INSTALLED, ST_RACES, ST_RECLAIMED, ST_ERRORS, ST_FREED_UNMAPPED };
+
+/* ---- bookkeeping ---------------------------------------------------------- */
+
+static void sanitized_sizes(struct kunit *test)
+{
+	struct binder_alloc *alloc = &ctx_of(test)->alloc;
+	struct binder_buffer *a, *b;
+
+	/* Pointer-aligned sums that wrap around are refused. */
+	KUNIT_EXPECT_EQ(test, PTR_ERR(binder_alloc_new_buf(alloc, SIZE_MAX - 3, 16, 0, 0)),
+			-EINVAL);
+	KUNIT_EXPECT_EQ(test, PTR_ERR(binder_alloc_new_buf(alloc, 8, SIZE_MAX - 3, 0, 0)),
+			-EINVAL);
+	KUNIT_EXPECT_EQ(test, PTR_ERR(binder_alloc_new_buf(alloc, 8, 8, SIZE_MAX - 3, 0)),
+			-EINVAL);
+	/* Bigger than the mapping. */
+	KUNIT_EXPECT_EQ(test, PTR_ERR(new_buf(test, MAP_BYTES + 8, false)), -ENOSPC);
+	/* Empty buffers are padded: each gets its own address. */
+	a = new_buf(test, 0, false);
+	b = new_buf(test, 0, false);
+	KUNIT_ASSERT_FALSE(test, IS_ERR(a));
+	KUNIT_ASSERT_FALSE(test, IS_ERR(b));
+	KUNIT_EXPECT_EQ(test, b->user_data - a->user_data, sizeof(void *));
+	binder_alloc_free_buf(alloc, a);
+	binder_alloc_free_buf(alloc, b);
+}
+
+static void best_fit_split_merge(struct kunit *test)
+{
+	struct binder_alloc *alloc = &ctx_of(test)->alloc;
+	struct binder_buffer *a, *b, *c, *d, *all;
+
+	a = new_buf(test, 1000, false);
+	b = new_buf(test, 5000, false);
+	c = new_buf(test, 3000, false);
+	KUNIT_ASSERT_FALSE(test, IS_ERR(a) || IS_ERR(b) || IS_ERR(c));
+	/* Split: consecutive addresses, each aligned to a pointer. */
+	KUNIT_EXPECT_EQ(test, a->user_data, alloc->buffer);
+	KUNIT_EXPECT_EQ(test, b->user_data, a->user_data + 1000);
+	KUNIT_EXPECT_EQ(test, c->user_data, b->user_data + 5000);
+	binder_alloc_free_buf(alloc, b);
+	/* Best fit: the 5000-byte hole, not the large tail. */
+	d = new_buf(test, 4000, false);
+	KUNIT_ASSERT_FALSE(test, IS_ERR(d));
+	KUNIT_EXPECT_EQ(test, d->user_data, a->user_data + 1000);
+	KUNIT_EXPECT_EQ(test, binder_alloc_get_allocated_count(alloc), 3);
+	binder_alloc_free_buf(alloc, a);
+	binder_alloc_free_buf(alloc, c);
+	binder_alloc_free_buf(alloc, d);
+	/* Everything merged back: the whole mapping is one buffer again. */
+	all = new_buf(test, MAP_BYTES, false);
+	KUNIT_ASSERT_FALSE(test, IS_ERR(all));
+	KUNIT_EXPECT_EQ(test, all->user_data, alloc->buffer);
+	binder_alloc_free_buf(alloc, all);
+	KUNIT_EXPECT_EQ(test, binder_alloc_get_allocated_count(alloc), 0);
+}
+
+static void async_space_accounting(struct kunit *test)
+{
+	struct binder_alloc *alloc = &ctx_of(test)->alloc;
+	struct binder_buffer *a, *b;
+
+	KUNIT_EXPECT_EQ(test, binder_alloc_get_free_async_space(alloc), MAP_BYTES / 2);
+	a = new_buf(test, 8192, true);
+	KUNIT_ASSERT_FALSE(test, IS_ERR(a));
+	KUNIT_EXPECT_TRUE(test, a->async_transaction);
+	KUNIT_EXPECT_EQ(test, binder_alloc_get_free_async_space(alloc), MAP_BYTES / 2 - 8192);
+	/* More than what is left of the async half is refused... */
+	KUNIT_EXPECT_EQ(test, PTR_ERR(new_buf(test, MAP_BYTES / 2, true)), -ENOSPC);
+	/* ...but a synchronous buffer of that size still fits. */
+	b = new_buf(test, MAP_BYTES / 2, false);
+	KUNIT_ASSERT_FALSE(test, IS_ERR(b));
+	KUNIT_EXPECT_EQ(test, binder_alloc_get_free_async_space(alloc), MAP_BYTES / 2 - 8192);
+	binder_alloc_free_buf(alloc, a);
+	binder_alloc_free_buf(alloc, b);
+	KUNIT_EXPECT_EQ(test, binder_alloc_get_free_async_space(alloc), MAP_BYTES / 2);
+}
+
+static void oneway_spam_threshold(struct kunit *test)
+{
+	struct binder_alloc *alloc = &ctx_of(test)->alloc;
+	struct binder_buffer *bufs[8];
+	int suspects = 0, first = -1;
+
+	/* 4 KiB one-way buffers of one sender: below a tenth of the mapping
+	 * (6553 bytes) left of the async half, and more than a quarter of the
+	 * mapping held, the sender is suspected, once. */
+	for (int i = 0; i < 8; i++) {
+		bufs[i] = new_buf(test, 4096, true);
+		KUNIT_ASSERT_FALSE(test, IS_ERR(bufs[i]));
+		if (bufs[i]->oneway_spam_suspect) {
+			suspects++;
+			if (first < 0)
+				first = i;
+		}
+	}
+	/* After 7 buffers 4 KiB are left (< 6553) and the sender held 24 KiB
+	 * before the 7th (> 16 KiB): the 7th is the suspect, and only it. */
+	KUNIT_EXPECT_EQ(test, first, 6);
+	KUNIT_EXPECT_EQ(test, suspects, 1);
+	for (int i = 0; i < 8; i++)
+		binder_alloc_free_buf(alloc, bufs[i]);
+	/* Space recovered: detection re-arms. */
+	for (int i = 0; i < 8; i++)
+		bufs[i] = new_buf(test, 4096, true);
+	KUNIT_EXPECT_TRUE(test, bufs[6]->oneway_spam_suspect);
+	for (int i = 0; i < 8; i++)
+		binder_alloc_free_buf(alloc, bufs[i]);
+}
+
+static void prepare_to_free_rules(struct kunit *test)
+{
+	struct binder_alloc *alloc = &ctx_of(test)->alloc;
+	struct binder_buffer *a = new_buf(test, 100, false);
+
+	KUNIT_ASSERT_FALSE(test, IS_ERR(a));
+	/* Not yet handed to user space. */
+	KUNIT_EXPECT_EQ(test, PTR_ERR(binder_alloc_prepare_to_free(alloc, a->user_data)),
+			-EPERM);
+	a->allow_user_free = 1;
+	KUNIT_EXPECT_PTR_EQ(test, binder_alloc_prepare_to_free(alloc, a->user_data + 8), NULL);
+	KUNIT_EXPECT_PTR_EQ(test, binder_alloc_prepare_to_free(alloc, a->user_data), a);
+	/* A second free of the same buffer is refused. */
+	KUNIT_EXPECT_EQ(test, PTR_ERR(binder_alloc_prepare_to_free(alloc, a->user_data)),
+			-EPERM);
+	binder_alloc_free_buf(alloc, a);
+	KUNIT_EXPECT_PTR_EQ(test, binder_alloc_prepare_to_free(alloc, alloc->buffer), NULL);
+}
+
+/* ---- page states -------------------------------------------------------------- */
+
+static void page_states(struct kunit *test)
+{
+	struct bat *ctx = ctx_of(test);
+	unsigned long lru0 = list_lru_count(&binder_freelist);
+	struct binder_buffer *a = new_buf(test, 3 * PAGE_SIZE, false);
+	size_t first;
+
+	KUNIT_ASSERT_FALSE(test, IS_ERR(a));
+	first = page_index(ctx, a->user_data);
+	for (size_t i = first; i < first + 3; i++) {
+		KUNIT_EXPECT_TRUE(test, page_installed(ctx, i));
+		KUNIT_EXPECT_FALSE(test, page_on_lru(ctx, i));
+	}
+	KUNIT_EXPECT_FALSE(test, page_installed(ctx, first + 3));
+	binder_alloc_free_buf(&ctx->alloc, a);
+	for (size_t i = first; i < first + 3; i++)
+		KUNIT_EXPECT_TRUE(test, page_on_lru(ctx, i));
+	KUNIT_EXPECT_EQ(test, list_lru_count(&binder_freelist), lru0 + 3);
+
+	reclaim_all();
+	for (size_t i = first; i < first + 3; i++)
+		KUNIT_EXPECT_FALSE(test, page_installed(ctx, i));
+	KUNIT_EXPECT_EQ(test, list_lru_count(&binder_freelist), 0);
+
+	/* Reinstalled on the next use, data path intact. */
+	a = new_buf(test, 3 * PAGE_SIZE, false);
+	KUNIT_ASSERT_FALSE(test, IS_ERR(a));
+	for (size_t i = first; i < first + 3; i++)
+		KUNIT_EXPECT_TRUE(test, page_installed(ctx, i));
+	binder_alloc_free_buf(&ctx->alloc, a);
+}
+
+static void shrinker_spares_allocated_buffers(struct kunit *test)
+{
+	struct bat *ctx = ctx_of(test);
+	struct binder_buffer *x = new_buf(test, 2 * PAGE_SIZE, false);
+	struct binder_buffer *y = new_buf(test, 2 * PAGE_SIZE, false);
+	u64 reclaimed = alloc_stat(ST_RECLAIMED);
+	size_t xi, yi;
+
+	KUNIT_ASSERT_FALSE(test, IS_ERR(x) || IS_ERR(y));
+	xi = page_index(ctx, x->user_data);
+	yi = page_index(ctx, y->user_data);
+	binder_alloc_free_buf(&ctx->alloc, x);
+	reclaim_all();
+	/* Exactly x's two pages went; y's stay installed and in use. */
+	KUNIT_EXPECT_EQ(test, alloc_stat(ST_RECLAIMED) - reclaimed, 2);
+	KUNIT_EXPECT_FALSE(test, page_installed(ctx, xi));
+	KUNIT_EXPECT_FALSE(test, page_installed(ctx, xi + 1));
+	KUNIT_EXPECT_TRUE(test, page_installed(ctx, yi));
+	KUNIT_EXPECT_TRUE(test, page_installed(ctx, yi + 1));
+	binder_alloc_free_buf(&ctx->alloc, y);
+}
+
+static void shared_page_stays_in_use(struct kunit *test)
+{
+	struct bat *ctx = ctx_of(test);
+	struct binder_buffer *a = new_buf(test, 100, false);
+	struct binder_buffer *b = new_buf(test, 100, false);
+
+	KUNIT_ASSERT_FALSE(test, IS_ERR(a) || IS_ERR(b));
+	binder_alloc_free_buf(&ctx->alloc, a);
+	/* b still uses page 0. */
+	KUNIT_EXPECT_TRUE(test, page_installed(ctx, 0));
+	KUNIT_EXPECT_FALSE(test, page_on_lru(ctx, 0));
+	binder_alloc_free_buf(&ctx->alloc, b);
+	KUNIT_EXPECT_TRUE(test, page_on_lru(ctx, 0));
+}
+
+/* ---- error paths ---------------------------------------------------------------- */
+
+static void vma_gone(struct kunit *test)
+{
+	struct bat *ctx = ctx_of(test);
+
+	bat_unmap(ctx);
+	KUNIT_EXPECT_PTR_EQ(test, ctx->alloc.vma, NULL);
+	KUNIT_EXPECT_EQ(test, PTR_ERR(new_buf(test, 100, false)), -ESRCH);
+}
+
+static void impostor_vma(struct kunit *test)
+{
+	struct bat *ctx = ctx_of(test);
+	struct binder_buffer *a = new_buf(test, PAGE_SIZE, false);
+	u64 unmapped = alloc_stat(ST_FREED_UNMAPPED);
+	static const char marker[] = "impostor data";
+	char back[sizeof(marker)];
+	unsigned long anon;
+
+	KUNIT_ASSERT_FALSE(test, IS_ERR(a));
+	binder_alloc_free_buf(&ctx->alloc, a);
+	KUNIT_ASSERT_TRUE(test, page_on_lru(ctx, 0));
+	/* Replace the binder mapping with anonymous memory, same address. */
+	bat_unmap(ctx);
+	anon = kunit_vm_mmap(test, NULL, ctx->addr, MAP_BYTES, PROT_READ | PROT_WRITE,
+			     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, 0);
+	KUNIT_ASSERT_EQ(test, anon, ctx->addr);
+	KUNIT_ASSERT_EQ(test, copy_to_user((void __user *)anon, marker, sizeof(marker)), 0);
+
+	/* Nothing is inserted into it... */
+	KUNIT_EXPECT_EQ(test, PTR_ERR(new_buf(test, 100, false)), -ESRCH);
+	/* ...and reclaim frees the binder page without zapping it. */
+	reclaim_all();
+	KUNIT_EXPECT_FALSE(test, page_installed(ctx, 0));
+	KUNIT_EXPECT_EQ(test, alloc_stat(ST_FREED_UNMAPPED) - unmapped, 1);
+	KUNIT_ASSERT_EQ(test, copy_from_user(back, (void __user *)anon, sizeof(back)), 0);
+	KUNIT_EXPECT_MEMEQ(test, back, marker, sizeof(marker));
+}
+
+static void insert_error_reaches_caller(struct kunit *test)
+{
+	struct bat *ctx = ctx_of(test);
+	u64 errors = alloc_stat(ST_ERRORS);
+
+	binder_alloc_test_insert_error = -EFAULT;
+	KUNIT_EXPECT_EQ(test, PTR_ERR(new_buf(test, 2 * PAGE_SIZE, true)), -EFAULT);
+	binder_alloc_test_insert_error = 0;
+	KUNIT_EXPECT_EQ(test, alloc_stat(ST_ERRORS) - errors, 1);
+	/* Nothing leaked: no page, no buffer, async space back. */
+	KUNIT_EXPECT_FALSE(test, page_installed(ctx, 0));
+	KUNIT_EXPECT_EQ(test, binder_alloc_get_allocated_count(&ctx->alloc), 0);
+	KUNIT_EXPECT_EQ(test, binder_alloc_get_free_async_space(&ctx->alloc), MAP_BYTES / 2);
+}
+
+static void page_allocation_failure(struct kunit *test)
+{
+	struct bat *ctx = ctx_of(test);
+	struct binder_buffer *a;
+
+	binder_alloc_test_fail_page_alloc = true;
+	KUNIT_EXPECT_EQ(test, PTR_ERR(new_buf(test, PAGE_SIZE, false)), -ENOMEM);
+	binder_alloc_test_fail_page_alloc = false;
+	KUNIT_EXPECT_EQ(test, binder_alloc_get_allocated_count(&ctx->alloc), 0);
+	a = new_buf(test, PAGE_SIZE, false);
+	KUNIT_ASSERT_FALSE(test, IS_ERR(a));
+	binder_alloc_free_buf(&ctx->alloc, a);
+}
+
+/*
+ * The -EBUSY race made deterministic: a page is already mapped at the
+ * address (as if a concurrent installer had won) when the install runs.
+ * The allocator must adopt that page and drop the reference GUP took.
+ */
+static void ebusy_race_adopts_page(struct kunit *test)
+{
+	struct bat *ctx = ctx_of(test);
+	struct mm_struct *mm = current->mm;
+	struct vm_area_struct *vma;
+	struct binder_buffer *a;
+	struct page *winner;
+	u64 races = alloc_stat(ST_RACES);
+	int ret;
+
+	winner = alloc_page(GFP_KERNEL | __GFP_ZERO);
+	KUNIT_ASSERT_NOT_NULL(test, winner);
+	mmap_read_lock(mm);
+	vma = vma_lookup(mm, ctx->addr);
+	ret = vma ? vm_insert_page(vma, ctx->addr, winner) : -ENOENT;
+	mmap_read_unlock(mm);
+	KUNIT_ASSERT_EQ(test, ret, 0);
+	/* Our allocation reference + the PTE's. */
+	KUNIT_ASSERT_EQ(test, page_count(winner), 2);
+
+	/* The "winner" publishes the page it installed: the slot owns our
+	 * reference from now on (a concurrent installer would do this). */
+	a = new_buf(test, 100, false);
+	KUNIT_ASSERT_FALSE(test, IS_ERR(a));
+	KUNIT_EXPECT_EQ(test, alloc_stat(ST_RACES) - races, 1);
+	KUNIT_EXPECT_PTR_EQ(test, READ_ONCE(ctx->alloc.pages[0].page_ptr), winner);
+	/* No reference left behind by GUP. */
+	KUNIT_EXPECT_EQ(test, page_count(winner), 2);
+	binder_alloc_free_buf(&ctx->alloc, a);
+}
+
+static struct kunit_case binder_alloc_cases[] = {
+	KUNIT_CASE(sanitized_sizes),
+	KUNIT_CASE(best_fit_split_merge),
+	KUNIT_CASE(async_space_accounting),
+	KUNIT_CASE(oneway_spam_threshold),
+	KUNIT_CASE(prepare_to_free_rules),
+	KUNIT_CASE(page_states),
+	KUNIT_CASE(shrinker_spares_allocated_buffers),
+	KUNIT_CASE(shared_page_stays_in_use),
+	KUNIT_CASE(vma_gone),
+	KUNIT_CASE(impostor_vma),
+	KUNIT_CASE(insert_error_reaches_caller),
+	KUNIT_CASE(page_allocation_failure),
+	KUNIT_CASE(ebusy_race_adopts_page),
+	{}
+};
+
+static struct kunit_suite binder_alloc_suite = {
+	.name = "binder_alloc",
+	.init = bat_init,
+	.exit = bat_exit,
+	.test_cases = binder_alloc_cases,
+};
+kunit_test_suite(binder_alloc_suite);
