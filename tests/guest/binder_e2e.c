@@ -16,6 +16,62 @@
 
 #define ONEWAY_SIZE (32 * 1024)
 
+/*
+ * The allocator's debugfs output while the service holds @held one-way
+ * buffers, in the C allocator's exact formats: one "  buffer" line per
+ * buffer (print_allocated) and the "  pages:" / "  pages high watermark:"
+ * lines (print_pages). Same expectations for both modules.
+ */
+static void check_debugfs_during_flood(uint32_t held)
+{
+	char path[96], line[256], state[16];
+	unsigned int lines = 0, good = 0, id;
+	unsigned long off, expect_off = 0;
+	size_t d, o, e;
+	int active = -1, lru = -1, free_ = -1, in = 0;
+	size_t high = 0, async_free = 1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/sys/kernel/debug/binder/proc/%d", service_pid);
+	f = fopen(path, "r");
+	while (f && fgets(line, sizeof(line), f)) {
+		if (strncmp(line, "  buffer ", 9))
+			continue;
+		lines++;
+		if (sscanf(line, "  buffer %u: %lx size %zu:%zu:%zu %15s", &id, &off, &d, &o,
+			   &e, state) == 6 && off == expect_off && d == ONEWAY_SIZE && !o &&
+		    !e && !strcmp(state, "active"))
+			good++;
+		expect_off = off + ONEWAY_SIZE;
+	}
+	if (f)
+		fclose(f);
+	ktap_result(lines == held && good == held, "debugfs_allocated_buffers",
+		    "%u buffer lines, %u as expected, %u held", lines, good, held);
+
+	snprintf(path, sizeof(path), "proc %d\n", service_pid);
+	f = fopen("/sys/kernel/debug/binder/stats", "r");
+	while (f && fgets(line, sizeof(line), f)) {
+		if (!strncmp(line, "proc ", 5))
+			in = !strcmp(line, path);
+		if (!in)
+			continue;
+		sscanf(line, "  pages: %d:%d:%d", &active, &lru, &free_);
+		sscanf(line, "  pages high watermark: %zu", &high);
+		sscanf(line, "  free async space %zu", &async_free);
+	}
+	if (f)
+		fclose(f);
+	/* The held buffers use their pages; the rest of the mapping was used
+	 * by the full-size echo earlier and is unused now. */
+	int used = (int)(held * ONEWAY_SIZE / 4096), total = (int)(map_size / 4096);
+
+	ktap_result(active == used && lru == total - used && free_ == 0 &&
+		    high == (size_t)total && async_free == 0, "debugfs_pages_line",
+		    "pages: %d:%d:%d high %zu async free %zu; expected %d:%d:0 high %d async 0",
+		    active, lru, free_, high, async_free, used, total - used, total);
+}
+
 static void test_oneway_flood(int resume_fd)
 {
 	static uint8_t payload[ONEWAY_SIZE];
@@ -51,6 +107,7 @@ static void test_oneway_flood(int resume_fd)
 
 	if (verbose)
 		print_debugfs("while it holds the one-way calls", service_pid);
+	check_debugfs_during_flood(sent);
 	if (write(resume_fd, "g", 1) != 1) {
 		ktap_result(0, "oneway_drained", "resume: %s", strerror(errno));
 		return;
@@ -88,7 +145,7 @@ int main(int argc, char **argv)
 	size_t sizes[] = { 0, 1, 4095, 4096, 4097, 65536, map_size };
 	int nsizes = sizeof(sizes) / sizeof(sizes[0]);
 
-	ktap_header(4 + nsizes + 1 + 5 + 1);
+	ktap_header(4 + nsizes + 1 + 7 + 1);
 	setvbuf(stdout, NULL, _IOLBF, 0);
 
 	ret = service_start();
