@@ -467,7 +467,101 @@ static void ebusy_race_adopts_page(struct kunit *test)
 	binder_alloc_free_buf(&ctx->alloc, a);
 }
 
+/*
+ * The kernel selftest's layouts as individual cases: three buffers whose
+ * ends fall in the same page or the next ones, aligned or not (the first
+ * two vary over the selftest's five alignment classes; the third ends one
+ * page further, or, "back", takes the rest of the mapping), allocated,
+ * freed in every order, reallocated from the LRU, freed and reclaimed,
+ * with every page's state checked at each step.
+ */
+enum { SPU, SPA, NPU, NPA, NNU, NR_ALIGN };
+static const char *const align_names[] = {
+	"same_page_unaligned", "same_page_aligned", "next_page_unaligned",
+	"next_page_aligned", "next_next_unaligned",
+};
+#define NR_LAYOUTS (NR_ALIGN * NR_ALIGN * 2)
+
+static size_t end_after(size_t prev, int align)
+{
+	size_t next_boundary = ALIGN(prev + 1, PAGE_SIZE);
+
+	switch (align) {
+	case SPU: return prev + 512;
+	case SPA: return next_boundary;
+	case NPU: return next_boundary + 512;
+	case NPA: return next_boundary + PAGE_SIZE;
+	default: return next_boundary + PAGE_SIZE + 512;
+	}
+}
+
+static const void *layout_gen(const void *prev, char *desc)
+{
+	static int ids[NR_LAYOUTS];
+	int id = prev ? *(const int *)prev + 1 : 0;
+
+	if (id >= NR_LAYOUTS)
+		return NULL;
+	ids[id] = id;
+	snprintf(desc, KUNIT_PARAM_DESC_SIZE, "%s-%s-%s", align_names[id % NR_ALIGN],
+		 align_names[(id / NR_ALIGN) % NR_ALIGN], id < NR_ALIGN * NR_ALIGN ? "front" : "back");
+	return &ids[id];
+}
+
+static bool pages_in_use(struct kunit *test, struct bat *ctx, size_t end)
+{
+	for (size_t i = 0; i < DIV_ROUND_UP(end, PAGE_SIZE); i++)
+		if (!page_installed(ctx, i) || page_on_lru(ctx, i))
+			return false;
+	return true;
+}
+
+static void alloc_layout(struct kunit *test, struct binder_buffer *b[3], size_t sizes[3])
+{
+	for (int i = 0; i < 3; i++) {
+		b[i] = new_buf(test, sizes[i], false);
+		KUNIT_ASSERT_FALSE(test, IS_ERR(b[i]));
+	}
+}
+
+static void selftest_layouts(struct kunit *test)
+{
+	static const int orders[6][3] = {
+		{ 0, 1, 2 }, { 0, 2, 1 }, { 1, 0, 2 }, { 1, 2, 0 }, { 2, 0, 1 }, { 2, 1, 0 },
+	};
+	struct bat *ctx = ctx_of(test);
+	int id = *(const int *)test->param_value;
+	struct binder_buffer *b[3];
+	size_t ends[3], sizes[3], end;
+
+	ends[0] = end_after(0, id % NR_ALIGN);
+	ends[1] = end_after(ends[0], (id / NR_ALIGN) % NR_ALIGN);
+	ends[2] = id < NR_ALIGN * NR_ALIGN ? end_after(ends[1], NPU) : MAP_BYTES;
+	end = ends[2];
+	for (int i = 0; i < 3; i++)
+		sizes[i] = ends[i] - (i ? ends[i - 1] : 0);
+
+	for (int o = 0; o < 6; o++) {
+		alloc_layout(test, b, sizes);
+		KUNIT_EXPECT_TRUE_MSG(test, pages_in_use(test, ctx, end), "order %d", o);
+		for (int i = 0; i < 3; i++)
+			binder_alloc_free_buf(&ctx->alloc, b[orders[o][i]]);
+		/* Every page that only these buffers used is unused now. */
+		for (size_t i = 0; i < end / PAGE_SIZE; i++)
+			KUNIT_EXPECT_TRUE_MSG(test, page_on_lru(ctx, i), "order %d page %zu", o, i);
+		/* Allocating again takes them all back off the LRU. */
+		alloc_layout(test, b, sizes);
+		KUNIT_EXPECT_EQ_MSG(test, list_lru_count(&binder_freelist), 0, "order %d", o);
+		for (int i = 0; i < 3; i++)
+			binder_alloc_free_buf(&ctx->alloc, b[orders[o][i]]);
+		reclaim_all();
+		for (size_t i = 0; i < MAP_PAGES; i++)
+			KUNIT_EXPECT_FALSE_MSG(test, page_installed(ctx, i), "order %d page %zu", o, i);
+	}
+}
+
 static struct kunit_case binder_alloc_cases[] = {
+	KUNIT_CASE_PARAM(selftest_layouts, layout_gen),
 	KUNIT_CASE(sanitized_sizes),
 	KUNIT_CASE(best_fit_split_merge),
 	KUNIT_CASE(async_space_accounting),
