@@ -402,6 +402,56 @@ static void impostor_vma(struct kunit *test)
 	KUNIT_EXPECT_MEMEQ(test, back, marker, sizeof(marker));
 }
 
+/*
+ * The process's address space is gone (its last user left; the binder
+ * file lives on): the shrinker cannot take the mm and must free the page
+ * without a zap instead of skipping it forever. A second mm, as a second
+ * process would have, is built the way KUnit builds the test's own.
+ */
+static void mm_gone_page_freed(struct kunit *test)
+{
+	struct mm_struct *test_mm = current->mm, *mm;
+	struct bat *other = kunit_kzalloc(test, sizeof(*other), GFP_KERNEL);
+	u64 unmapped = alloc_stat(ST_FREED_UNMAPPED);
+	struct binder_buffer *a;
+	unsigned long addr;
+	bool was_installed, was_on_lru;
+
+	KUNIT_ASSERT_NOT_NULL(test, other);
+	mm = mm_alloc();
+	KUNIT_ASSERT_NOT_NULL(test, mm);
+	mm->task_size = TASK_SIZE;
+	arch_pick_mmap_layout(mm, &current->signal->rlim[RLIMIT_STACK]);
+
+	kthread_unuse_mm(test_mm);
+	kthread_use_mm(mm);
+	binder_alloc_init(&other->alloc);
+	other->file = anon_inode_getfile("[binder_alloc_test]", &bat_fops, other, O_RDWR);
+	addr = IS_ERR(other->file) ? -ENOMEM :
+	       vm_mmap(other->file, 0, MAP_BYTES, PROT_READ, MAP_PRIVATE, 0);
+	a = IS_ERR_VALUE(addr) ? ERR_PTR(-ENOMEM) :
+	    binder_alloc_new_buf(&other->alloc, PAGE_SIZE, 0, 0, 0);
+	if (!IS_ERR(a))
+		binder_alloc_free_buf(&other->alloc, a);
+	was_installed = !IS_ERR(a) && page_installed(other, 0);
+	was_on_lru = !IS_ERR(a) && page_on_lru(other, 0);
+	kthread_unuse_mm(mm);
+	kthread_use_mm(test_mm);
+	/* The last user goes: exit_mmap unmaps everything. */
+	mmput(mm);
+
+	KUNIT_EXPECT_TRUE(test, was_installed);
+	KUNIT_EXPECT_TRUE(test, was_on_lru);
+	KUNIT_EXPECT_PTR_EQ(test, other->alloc.vma, NULL);
+	reclaim_all();
+	if (!IS_ERR_VALUE(addr))
+		KUNIT_EXPECT_FALSE(test, page_installed(other, 0));
+	KUNIT_EXPECT_EQ(test, alloc_stat(ST_FREED_UNMAPPED) - unmapped, 1);
+	binder_alloc_deferred_release(&other->alloc);
+	if (!IS_ERR(other->file))
+		fput(other->file);
+}
+
 static void insert_error_reaches_caller(struct kunit *test)
 {
 	struct bat *ctx = ctx_of(test);
@@ -572,6 +622,7 @@ static struct kunit_case binder_alloc_cases[] = {
 	KUNIT_CASE(shared_page_stays_in_use),
 	KUNIT_CASE(vma_gone),
 	KUNIT_CASE(impostor_vma),
+	KUNIT_CASE(mm_gone_page_freed),
 	KUNIT_CASE(insert_error_reaches_caller),
 	KUNIT_CASE(page_allocation_failure),
 	KUNIT_CASE(ebusy_race_adopts_page),
@@ -585,3 +636,5 @@ static struct kunit_suite binder_alloc_suite = {
 	.test_cases = binder_alloc_cases,
 };
 kunit_test_suite(binder_alloc_suite);
+/* mm_alloc() and arch_pick_mmap_layout(), exported for KUnit only. */
+MODULE_IMPORT_NS(EXPORTED_FOR_KUNIT_TESTING);
