@@ -8,10 +8,12 @@
  * it; on the debug kernel lockdep watches that path (a recursive-locking
  * or bad-unlock report fails the run through the splat check).
  *
- * Unused binder pages are put on the LRU, then a hog allocates memory
- * until the largest zone falls below its low watermark, which wakes
- * kswapd. Checks: kswapd ran (kswapd0 was switched in and out; the
- * test kernels have no vm event counters) and the binder
+ * Unused binder pages are put on the LRU, then min_free_kbytes is raised
+ * so that free memory sits between the min and low watermarks: the next
+ * allocation wakes kswapd, and nothing can run out of memory (a hog
+ * allocating anonymous memory without swap ends in the OOM killer).
+ * Checks: kswapd ran (kswapd0 was switched in and out; the test kernels
+ * have no vm event counters) and the binder
  * pages left the LRU without any drop_caches.
  * Output: KTAP on stdout.
  */
@@ -19,28 +21,35 @@
 #include "binder_service.h"
 
 #define ECHO_SIZE (2u << 20)
+#define MIN_FREE "/proc/sys/vm/min_free_kbytes"
 
-/* Free pages and low watermark of the zone with the most free pages. */
-static int zone_state(long *free_, long *low)
+/* Free pages of all zones (zoneinfo "pages free"). */
+static long zones_free(void)
 {
 	char line[256];
-	long f = -1, best_free = -1, best_low = -1, v;
+	long total = 0, v;
 	FILE *fp = fopen("/proc/zoneinfo", "r");
 
 	if (!fp)
 		return -1;
-	while (fgets(line, sizeof(line), fp)) {
+	while (fgets(line, sizeof(line), fp))
 		if (sscanf(line, " pages free %ld", &v) == 1)
-			f = v;
-		else if (sscanf(line, " low %ld", &v) == 1 && f > best_free) {
-			best_free = f;
-			best_low = v;
-		}
-	}
+			total += v;
 	fclose(fp);
-	*free_ = best_free;
-	*low = best_low;
-	return best_free < 0 ? -1 : 0;
+	return total;
+}
+
+static long read_long(const char *path)
+{
+	long v = -1;
+	FILE *f = fopen(path, "r");
+
+	if (f) {
+		if (fscanf(f, "%ld", &v) != 1)
+			v = -1;
+		fclose(f);
+	}
+	return v;
 }
 
 /* Context switches of kswapd0: each wake-up and sleep adds some. */
@@ -91,44 +100,12 @@ static int lru_pages(void)
 	return total;
 }
 
-/* Allocate until the zone is below its low watermark; hold; exit. */
-static void hog(int ready)
-{
-	long free_, low;
-	size_t chunk = 1 << 20;
-
-	for (;;) {
-		uint8_t *p;
-
-		if (zone_state(&free_, &low))
-			_exit(2);
-		if (free_ < low)
-			break;
-		/*
-		 * Approach the watermark in small steps: min is often only a
-		 * few hundred pages below low, and nothing but binder's pages
-		 * can be reclaimed here (no swap), so overshooting means OOM.
-		 */
-		if (free_ - low < 4096)
-			chunk = 16 << 10;
-		p = mmap(NULL, chunk, PROT_READ | PROT_WRITE,
-			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
-		if (p == MAP_FAILED)
-			_exit(3);
-	}
-	if (write(ready, "r", 1) != 1)
-		_exit(4);
-	sleep(2);
-	_exit(0);
-}
-
 int main(void)
 {
-	long runs0, runs1, ret;
-	int lru0, lru1, ready[2], status = 0;
-	char why[128], c;
+	long runs0, runs1, ret, saved, free_kb;
+	int lru0, lru1;
+	char why[128], val[32];
 	const char *err;
-	pid_t pid;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	ktap_header(4);
@@ -141,21 +118,34 @@ int main(void)
 	ktap_result(!err && lru0 >= (int)(ECHO_SIZE / 4096), "pages_on_lru",
 		    "%d pages on the LRU%s%s", lru0, err ? ": " : "", err ? err : "");
 
+	/*
+	 * Raise the watermarks around the current free memory: min (and the
+	 * point of OOM) stays below it, low goes above it. The next
+	 * allocation then wakes kswapd, which reclaims towards the high
+	 * watermark: here, with no swap, that is binder's unused pages.
+	 */
 	runs0 = kswapd_switches();
-	if (pipe(ready))
-		return 1;
-	pid = fork();
-	if (pid == 0)
-		hog(ready[1]);
-	close(ready[1]);
-	ret = read(ready[0], &c, 1);
-	/* kswapd works while the hog holds the memory. */
-	sleep(1);
+	saved = read_long(MIN_FREE);
+	free_kb = zones_free() * 4;
+	snprintf(val, sizeof(val), "%ld", free_kb * 85 / 100);
+	ret = saved > 0 && free_kb > 0 ? write_file(MIN_FREE, val) : -EINVAL;
+	ktap_result(ret == 0, "watermarks_raised", "min_free_kbytes %ld -> %s: %s", saved, val,
+		    strerror((int)-ret));
+	/* Allocate a little to meet the new watermark, then let kswapd work. */
+	for (int i = 0; i < 20; i++) {
+		void *p = mmap(NULL, 64 << 10, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+
+		if (p != MAP_FAILED)
+			munmap(p, 64 << 10);
+		usleep(50000);
+	}
 	lru1 = lru_pages();
 	runs1 = kswapd_switches();
-	waitpid(pid, &status, 0);
-	ktap_result(ret == 1 && WIFEXITED(status) && WEXITSTATUS(status) == 0,
-		    "memory_pressure_reached", "hog status 0x%x", status);
+	snprintf(val, sizeof(val), "%ld", saved);
+	if (saved > 0)
+		write_file(MIN_FREE, val);
+
 	ktap_diag("kswapd0 context switches %ld -> %ld; binder LRU pages %d -> %d",
 		  runs0, runs1, lru0, lru1);
 	ktap_result(runs0 >= 0 && runs1 > runs0, "kswapd_ran",

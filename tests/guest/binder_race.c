@@ -169,9 +169,6 @@ int main(int argc, char **argv)
 	}
 
 	after = settled_free_pages(base);
-	ktap_diag("free pages: %ld before, %ld after (difference %ld, bound %d)",
-		  base, after, base - after, LEAK_BOUND_PAGES);
-	ktap_result(base > 0 && base - after <= LEAK_BOUND_PAGES, "free_pages_back_to_baseline",
-		    "%ld pages missing after %d rounds", base - after, rounds);
+	ktap_free_pages_balance(base, after, LEAK_BOUND_PAGES, " after the second run");
 	return ktap_failed ? 1 : 0;
 }

@@ -311,8 +311,6 @@ int main(int argc, char **argv)
 	ktap_result(sh->service_bad == 0, "service_saw_intact_data", "%ld corrupt",
 		    sh->service_bad);
 	after = settled_free_pages(base);
-	ktap_diag("free pages: %ld before, %ld after (bound %d)", base, after, LEAK_BOUND_PAGES);
-	ktap_result(base - after <= LEAK_BOUND_PAGES, "free_pages_back_to_baseline",
-		    "%ld pages missing", base - after);
+	ktap_free_pages_balance(base, after, LEAK_BOUND_PAGES, "");
 	return ktap_failed ? 1 : 0;
 }
