@@ -137,23 +137,6 @@ static int run(void)
 	return 0;
 }
 
-static long settled_free_pages(long baseline)
-{
-	long best = -1;
-
-	for (int i = 0; i < 20; i++) {
-		long now;
-
-		write_file("/proc/sys/vm/drop_caches", "3");
-		now = free_pages();
-		if (now > best)
-			best = now;
-		if (baseline >= 0 && baseline - best <= LEAK_BOUND_PAGES)
-			break;
-		usleep(50000);
-	}
-	return best;
-}
 
 int main(void)
 {
@@ -168,7 +151,7 @@ int main(void)
 		return 0;
 	}
 	ktap_header(NR_LEVELS + 4);
-	base = settled_free_pages(-1);
+	base = settled_free_pages(-1, LEAK_BOUND_PAGES);
 	pid = fork();
 	if (pid == 0)
 		_exit(run());
@@ -176,7 +159,7 @@ int main(void)
 	ktap_index = NR_LEVELS + 2; /* the child numbered its own results */
 	ktap_result(WIFEXITED(status) && WEXITSTATUS(status) == 0, "run_completed",
 		    "status 0x%x", status);
-	after = settled_free_pages(base);
+	after = settled_free_pages(base, LEAK_BOUND_PAGES);
 	ktap_free_pages_balance(base, after, LEAK_BOUND_PAGES, "");
 	return ktap_failed ? 1 : 0;
 }

@@ -97,27 +97,6 @@ static int driver(void)
 	return bad_replies ? 1 : 0;
 }
 
-/*
- * Free pages once the exited processes are gone: binder releases a closed
- * process from a workqueue, so sample for a while and keep the highest.
- */
-static long settled_free_pages(long baseline)
-{
-	long best = -1;
-
-	for (int i = 0; i < 20; i++) {
-		long now;
-
-		write_file("/proc/sys/vm/drop_caches", "3");
-		now = free_pages();
-		if (now > best)
-			best = now;
-		if (baseline >= 0 && baseline - best <= LEAK_BOUND_PAGES)
-			break;
-		usleep(50000);
-	}
-	return best;
-}
 
 int main(int argc, char **argv)
 {
@@ -146,7 +125,7 @@ int main(int argc, char **argv)
 		_exit(driver());
 	waitpid(pid, &status, 0);
 	races0 = alloc_stat("install_races_recovered");
-	base = settled_free_pages(-1);
+	base = settled_free_pages(-1, LEAK_BOUND_PAGES);
 
 	pid = fork();
 	if (pid == 0)
@@ -168,7 +147,7 @@ int main(int argc, char **argv)
 			    races1 - races0);
 	}
 
-	after = settled_free_pages(base);
+	after = settled_free_pages(base, LEAK_BOUND_PAGES);
 	ktap_free_pages_balance(base, after, LEAK_BOUND_PAGES, " after the second run");
 	return ktap_failed ? 1 : 0;
 }

@@ -220,23 +220,6 @@ static void *reclaimer(void *arg)
 	return NULL;
 }
 
-static long settled_free_pages(long baseline)
-{
-	long best = -1;
-
-	for (int i = 0; i < 40; i++) {
-		long now;
-
-		write_file("/proc/sys/vm/drop_caches", "3");
-		now = free_pages();
-		if (now > best)
-			best = now;
-		if (baseline >= 0 && baseline - best <= LEAK_BOUND_PAGES)
-			break;
-		usleep(50000);
-	}
-	return best;
-}
 
 int main(int argc, char **argv)
 {
@@ -261,7 +244,7 @@ int main(int argc, char **argv)
 	sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (sh == MAP_FAILED)
 		return 1;
-	base = settled_free_pages(-1);
+	base = settled_free_pages(-1, LEAK_BOUND_PAGES);
 
 	if (pipe(ready))
 		return 1;
@@ -310,7 +293,7 @@ int main(int argc, char **argv)
 	ktap_result(sh->bad == 0, "client_results_intact_or_documented", "%ld bad", sh->bad);
 	ktap_result(sh->service_bad == 0, "service_saw_intact_data", "%ld corrupt",
 		    sh->service_bad);
-	after = settled_free_pages(base);
+	after = settled_free_pages(base, LEAK_BOUND_PAGES);
 	ktap_free_pages_balance(base, after, LEAK_BOUND_PAGES, "");
 	return ktap_failed ? 1 : 0;
 }

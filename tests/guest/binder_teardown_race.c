@@ -51,23 +51,6 @@ static void victim(uint32_t seed)
 	_exit(0);
 }
 
-static long settled_free_pages(long baseline)
-{
-	long best = -1;
-
-	for (int i = 0; i < 20; i++) {
-		long now;
-
-		write_file("/proc/sys/vm/drop_caches", "3");
-		now = free_pages();
-		if (now > best)
-			best = now;
-		if (baseline >= 0 && baseline - best <= LEAK_BOUND_PAGES)
-			break;
-		usleep(50000);
-	}
-	return best;
-}
 
 int main(int argc, char **argv)
 {
@@ -101,13 +84,13 @@ int main(int argc, char **argv)
 		/* The first rounds warm up what any process churn allocates
 		 * once; the balance covers the rest. */
 		if (i == -1)
-			base = settled_free_pages(-1);
+			base = settled_free_pages(-1, LEAK_BOUND_PAGES);
 	}
 	stop = 1;
 	pthread_join(rt, NULL);
 	ktap_result(bad_exits == 0, "victims_ran", "%d of %d failed", bad_exits, rounds * PROCS);
 
-	after = settled_free_pages(base);
+	after = settled_free_pages(base, LEAK_BOUND_PAGES);
 	ktap_diag("%d rounds x %d processes", rounds, PROCS);
 	ktap_free_pages_balance(base, after, LEAK_BOUND_PAGES, "");
 	/* The service is the context manager for the next program: stop it. */
