@@ -4,6 +4,7 @@
 #   make check         the test suite: kernels, modules, guests, report
 #   make run           boot a guest and demonstrate binder IPC through the module
 #   make shell         the same guest, interactive
+#   make bench         A/B benchmark, stock vs ours (bench/results/)
 #   make modules KDIR=<kernel build dir>   build binder_linux.ko only
 #   make setup         install the host packages (Debian 12, as root)
 #   make kernels       build the cached test kernels
@@ -19,12 +20,12 @@ KDIR ?=
 
 export MODULES KERNELS
 
-.PHONY: all modules check run shell setup kernels clean help
+.PHONY: all modules check run shell bench setup kernels clean help
 
 all: modules
 
 help:
-	@sed -n '2,11p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,12p' Makefile | sed 's/^# \{0,1\}//'
 
 setup:
 	@bash scripts/setup-host.sh
@@ -45,6 +46,9 @@ check: setup
 
 run: setup
 	@bash scripts/run-demo.sh
+
+bench: setup
+	@bash scripts/bench.sh
 
 shell: setup
 	@INTERACTIVE=1 bash scripts/run-demo.sh

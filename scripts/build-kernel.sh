@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
-# Build (or reuse) a test kernel: build-kernel.sh base|debug
+# Build (or reuse) a test kernel: build-kernel.sh base|debug|zram
 # Prints the kernel build directory. Cached under $BINDER_CACHE/kernels,
 # keyed by the kernel source version and the config fragments' content.
 set -euo pipefail
 . "$(dirname "$0")/env.sh"
 
-variant=${1:?usage: build-kernel.sh base|debug}
+variant=${1:?usage: build-kernel.sh base|debug|zram}
 case "$variant" in
 base) frags=("$PROJECT_DIR/configs/base.config") ;;
 debug) frags=("$PROJECT_DIR/configs/base.config" "$PROJECT_DIR/configs/debug.config") ;;
-*) die "unknown kernel variant '$variant' (base, debug)" ;;
+zram) frags=("$PROJECT_DIR/configs/base.config" "$PROJECT_DIR/configs/zram.config") ;;
+*) die "unknown kernel variant '$variant' (base, debug, zram)" ;;
 esac
 
 src=$("$PROJECT_DIR/scripts/fetch-kernel.sh")

@@ -74,8 +74,16 @@ static int bat_init(struct kunit *test)
 				MAP_PRIVATE | MAP_ANONYMOUS, 0);
 	if (IS_ERR_VALUE(scratch) || !current->mm)
 		return -ENOMEM;
+	/*
+	 * Keep the address space alive until our exit hook: the test thread
+	 * drops its own reference when it exits, which may be before or
+	 * after the hook runs in another thread.
+	 */
 	ctx->mm = current->mm;
+	mmget(ctx->mm);
 	binder_alloc_init(&ctx->alloc);
+	test->priv = ctx;
+	ctx->unmapped = true; /* until the mapping exists */
 	ctx->file = anon_inode_getfile("[binder_alloc_test]", &bat_fops, ctx, O_RDWR);
 	if (IS_ERR(ctx->file))
 		return PTR_ERR(ctx->file);
@@ -83,7 +91,7 @@ static int bat_init(struct kunit *test)
 				  MAP_PRIVATE, 0);
 	if (IS_ERR_VALUE(ctx->addr))
 		return (int)ctx->addr;
-	test->priv = ctx;
+	ctx->unmapped = false;
 	return 0;
 }
 
@@ -113,9 +121,12 @@ static void bat_exit(struct kunit *test)
 	binder_alloc_test_insert_error = 0;
 	if (!ctx)
 		return;
-	bat_unmap(ctx);
+	if (!IS_ERR_OR_NULL(ctx->file)) {
+		bat_unmap(ctx);
+		fput(ctx->file);
+	}
 	binder_alloc_deferred_release(&ctx->alloc);
-	fput(ctx->file);
+	mmput(ctx->mm);
 }
 
 static struct bat *ctx_of(struct kunit *test)

@@ -1,0 +1,134 @@
+#!/usr/bin/env python3
+"""Summarise make bench: medians, spread and ratios, ours vs stock.
+
+Usage: bench_report.py OUT_DIR KERNEL COMMIT MODULE:REP=LOG...
+
+Reads the "# BENCH {json}" lines of each guest log and writes, in OUT_DIR,
+<date>-<commit>.md (a markdown table), .json (every sample and summary)
+and .png (a chart of the ratios, if matplotlib is there). Contention
+figures are also given relative to the CPU-sharing control measured in
+the same run: the same mmap loop in a process binder never maps into.
+"""
+import datetime
+import json
+import os
+import re
+import statistics
+import sys
+
+BENCH = re.compile(r"#\s*BENCH\s*(\{.*\})")
+
+# (workload, who, metric, better): what the table shows, and which
+# direction is better for the ratio ours/stock.
+ROWS = [
+    ("contention", "receiver_loop", "rate", "higher"),
+    ("contention", "receiver_loop", "p99", "lower"),
+    ("contention", "receiver_loop", "max", "lower"),
+    ("contention", "receiver/control", "rate_ratio", "higher"),
+    ("contention", "calls", "rate", "higher"),
+    ("contention", "calls", "p99", "lower"),
+    ("pressure", "receiver_loop", "max", "lower"),
+    ("pressure", "receiver_loop", "p99", "lower"),
+    ("pressure", "receiver/control", "max_ratio", "lower"),
+    ("pressure", "receiver/control", "p99_ratio", "lower"),
+    ("pressure", "calls", "rate", "higher"),
+    ("pressure-fault", "receiver/control", "max_ratio", "lower"),
+    ("pressure-fault", "calls", "rate", "higher"),
+    ("steady_0", "calls", "rate", "higher"),
+    ("steady_0", "calls", "p99", "lower"),
+    ("steady_4096", "calls", "rate", "higher"),
+    ("steady_4096", "calls", "p99", "lower"),
+    ("steady_65536", "calls", "rate", "higher"),
+    ("steady_65536", "calls", "p99", "lower"),
+    ("cold", "processes", "per_process_us", "lower"),
+    ("memory", "per_process", "slab_kib", "lower"),
+]
+
+
+def parse(log):
+    out = {}
+    with open(log, errors="replace") as f:
+        for line in f:
+            m = BENCH.search(line)
+            if not m:
+                continue
+            try:
+                rec = json.loads(m.group(1))
+            except ValueError:
+                continue
+            out[(rec.pop("workload"), rec.pop("who"))] = rec
+    # Ratios to the control measured in the same run.
+    for w in ("contention", "pressure", "pressure-fault"):
+        r, c = out.get((w, "receiver_loop")), out.get((w, "control_loop"))
+        if r and c and c.get("rate") and c.get("max") and c.get("p99"):
+            out[(w, "receiver/control")] = {
+                "rate_ratio": r["rate"] / c["rate"],
+                "max_ratio": r["max"] / c["max"],
+                "p99_ratio": r["p99"] / c["p99"],
+            }
+    return out
+
+
+def main(argv):
+    outdir, kernel, commit = argv[1], argv[2], argv[3]
+    samples = {}  # (module, workload, who, metric) -> [values]
+    for arg in argv[4:]:
+        label, _, log = arg.partition("=")
+        module = label.split(":")[0]
+        for (w, who), rec in parse(log).items():
+            for metric, v in rec.items():
+                samples.setdefault((module, w, who, metric), []).append(v)
+
+    rows, summary = [], []
+    for w, who, metric, better in ROWS:
+        s = samples.get(("stock", w, who, metric), [])
+        o = samples.get(("rust", w, who, metric), [])
+        if not s or not o:
+            continue
+        ms, mo = statistics.median(s), statistics.median(o)
+        ratio = mo / ms if ms else float("nan")
+        summary.append({"workload": w, "who": who, "metric": metric, "better": better,
+                        "stock": s, "rust": o, "stock_median": ms, "rust_median": mo,
+                        "ratio": ratio})
+        rows.append(f"| {w} | {who} | {metric} | {ms:.2f} ({min(s):.2f}-{max(s):.2f}) "
+                    f"| {mo:.2f} ({min(o):.2f}-{max(o):.2f}) | {ratio:.3f} | {better} |")
+
+    date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d")
+    os.makedirs(outdir, exist_ok=True)
+    base = os.path.join(outdir, f"{date}-{commit}")
+    reps = max((len(v) for v in samples.values()), default=0)
+    md = [f"# make bench, {date}, kernel {kernel}, commit {commit}", "",
+          f"Medians over {reps} repetitions (min-max in parentheses), stock C allocator",
+          "vs this project's (rust), same kernel build, same guest image, TCG, 2 vCPUs.",
+          "Times in microseconds, rates per second; ratio = rust / stock.", "",
+          "| workload | what | metric | stock | rust | ratio | better |",
+          "|---|---|---|---|---|---|---|"] + rows
+    with open(base + ".md", "w") as f:
+        f.write("\n".join(md) + "\n")
+    with open(base + ".json", "w") as f:
+        json.dump({"date": date, "kernel": kernel, "commit": commit, "rows": summary}, f,
+                  indent=1)
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        labels = [f"{r['workload']} {r['who']} {r['metric']}" for r in summary]
+        ratios = [r["ratio"] for r in summary]
+        fig, ax = plt.subplots(figsize=(9, 0.35 * len(labels) + 1.5))
+        ax.barh(labels, ratios)
+        ax.axvline(1.0, color="black", linewidth=0.8)
+        ax.set_xlabel("rust / stock (median)")
+        ax.set_title(f"make bench {date} ({commit})")
+        ax.invert_yaxis()
+        fig.tight_layout()
+        fig.savefig(base + ".png", dpi=100)
+    except ImportError:
+        print("bench: no matplotlib: no chart")
+    print("\n".join(md))
+    print(f"\nbench: results in {base}.md, .json, .png")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
