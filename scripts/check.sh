@@ -4,7 +4,7 @@
 # per module, then report every test case and "N passed, N failed".
 #
 # Environment: KERNELS (default "base debug"), MODULES (default "stock rust"),
-# QUICK=1 (short stress runs).
+# QUICK=1 (short stress runs), STRESS_SECONDS=N (longer or shorter ones).
 set -euo pipefail
 . "$(dirname "$0")/env.sh"
 
@@ -16,9 +16,11 @@ mkdir -p "$logdir"
 guest_mem() { case "$1" in debug) echo 1G ;; *) echo 512M ;; esac; }
 guest_timeout() { case "$1" in debug) echo 2700 ;; *) echo 900 ;; esac; }
 # Seconds of binder_stress per guest: 2 minutes on the debug kernel
-# (QUICK=1: a short version).
+# (QUICK=1: a short version; STRESS_SECONDS=N: N on every kernel).
 stress_seconds() {
-	if [ "${QUICK:-0}" = 1 ]; then echo 10; else case "$1" in debug) echo 120 ;; *) echo 30 ;; esac; fi
+	if [ -n "${STRESS_SECONDS:-}" ]; then echo "$STRESS_SECONDS"
+	elif [ "${QUICK:-0}" = 1 ]; then echo 10
+	else case "$1" in debug) echo 120 ;; *) echo 30 ;; esac; fi
 }
 
 # Guest runs per kernel: "module:plan". The kernel's own binder_alloc

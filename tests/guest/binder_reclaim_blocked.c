@@ -33,6 +33,9 @@
 #define B_REPLY (512u << 10)
 #define ANON_SEED 0x77
 #define DEFICIT_BOUND_PAGES 96
+/* KASAN's quarantine keeps freed memory for a while: a wider bound there,
+ * still far below the ~900 pages the stock allocator leaves behind. */
+#define DEFICIT_BOUND_PAGES_KASAN 384
 
 enum mode { CONTROL, IMPOSTOR, ORPHAN };
 static const char *const mode_names[] = { "control", "impostor", "orphan" };
@@ -261,10 +264,12 @@ int main(void)
 {
 	struct outcome o[3];
 	long ret, freed_unmapped0, freed_unmapped1;
+	long bound;
 
 	ktap_header(9);
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	is_stock = alloc_stat("pages_installed") < 0;
+	bound = kernel_has_kasan() ? DEFICIT_BOUND_PAGES_KASAN : DEFICIT_BOUND_PAGES;
 	map_size = A_MAP;
 	ret = service_start();
 	if (!ret)
@@ -293,9 +298,9 @@ int main(void)
 		snprintf(name, sizeof(name), "%s_b_reclaimed", mode_names[m]);
 		result_or_xfail(o[m].lru_b == 0, name, "B has %d pages on the LRU", o[m].lru_b);
 		snprintf(name, sizeof(name), "%s_a_pages_returned", mode_names[m]);
-		result_or_xfail(deficit <= DEFICIT_BOUND_PAGES, name,
-				"%ld pages fewer free than in the control run (bound %d)",
-				deficit, DEFICIT_BOUND_PAGES);
+		result_or_xfail(deficit <= bound, name,
+				"%ld pages fewer free than in the control run (bound %ld)",
+				deficit, bound);
 	}
 	ktap_result(WIFEXITED(o[IMPOSTOR].a_status) && WEXITSTATUS(o[IMPOSTOR].a_status) == 0,
 		    "impostor_memory_intact", "A's anonymous memory %s",
