@@ -16,3 +16,5 @@ for src in "$PROJECT_DIR"/tests/guest/*.c; do
 			die "building guest program $prog failed"
 	fi
 done
+# The programs built on the rsbinder userspace binder stack (Rust).
+"$PROJECT_DIR/scripts/build-rsbinder.sh" "$out"

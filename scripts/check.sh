@@ -73,6 +73,19 @@ for k in $kernels; do
 done
 for pid in "${bg[@]}"; do wait "$pid" || true; done
 
+# The rsbinder scenarios printed the allocator state of their services:
+# the two modules must agree (scripts/differential.py lists the intended
+# differences).
+case " $modules " in
+*" stock "*" rust "* | *" rust "*" stock "*)
+	for k in $kernels; do
+		out="$logdir/host-differential-$k.log"
+		python3 "$PROJECT_DIR/scripts/differential.py" "$k" "$logdir/$k-stock.log" "$logdir/$k-rust.log" "$out"
+		runs+=("host/differential_$k=$out")
+	done
+	;;
+esac
+
 lint_dirs=()
 for k in $kernels; do
 	case " $modules " in *" rust "*) lint_dirs+=("$PROJECT_DIR/build/$k/mod-rust") ;; esac

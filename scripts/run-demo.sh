@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # make run: boot the base guest with the module, run the binder IPC
-# demonstration (a context manager service and a client exchanging calls
-# of several sizes, then one-way calls until the driver refuses), print the
-# transcript and the binder debugfs state, and exit.
+# demonstration on a real userspace binder stack (rsbinder: rsb_hub as the
+# service manager, an AIDL service and a client making calls of several
+# sizes), print the transcript, the allocator's binder debugfs state and
+# its counters, and exit.
 # INTERACTIVE=1 (make shell) gives a shell in the same guest instead.
 set -euo pipefail
 . "$(dirname "$0")/env.sh"
