@@ -76,15 +76,13 @@ for pid in "${bg[@]}"; do wait "$pid" || true; done
 # The rsbinder scenarios printed the allocator state of their services:
 # the two modules must agree (scripts/differential.py lists the intended
 # differences).
-case " $modules " in
-*" stock "*" rust "* | *" rust "*" stock "*)
+if [[ " $modules " == *" stock "* && " $modules " == *" rust "* ]]; then
 	for k in $kernels; do
 		out="$logdir/host-differential-$k.log"
 		python3 "$PROJECT_DIR/scripts/differential.py" "$k" "$logdir/$k-stock.log" "$logdir/$k-rust.log" "$out"
 		runs+=("host/differential_$k=$out")
 	done
-	;;
-esac
+fi
 
 lint_dirs=()
 for k in $kernels; do
