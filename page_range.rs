@@ -13,8 +13,9 @@
 //!   shrinker runs under the LRU lock and only trylocks the other two.
 //! - A slot goes from free to installed only while a buffer covering it
 //!   is allocated, i.e. after new_buf took it off the LRU under the mutex.
-//!   Installation itself holds no allocator lock: the page is allocated
-//!   with no lock held, then inserted under the mmap lock in READ mode.
+//!   Installation itself holds no allocator lock: pages are allocated
+//!   with no lock held, then inserted under the mmap lock in READ mode
+//!   (up to INSTALL_BATCH pages per acquisition).
 //! - The shrinker empties a slot and zaps the user PTE while holding the
 //!   allocator mutex, so an installer that finds a slot empty never meets
 //!   a stale PTE of a page being freed: -EBUSY from vm_insert_page always
@@ -34,13 +35,17 @@
 use crate::debug::{self, Counter};
 use crate::ffi::{self, binder_alloc, binder_lru_page};
 use crate::lru::{self, IsolateCtx};
-use crate::mm::{Mm, OwnedPage, VmaRef};
+use crate::mm::{Mm, MmapReadGuard, OwnedPage, VmaRef};
 use core::ptr::{addr_of_mut, NonNull};
 use core::sync::atomic::{AtomicPtr, Ordering};
 use kernel::bindings;
 use kernel::ffi::{c_uint, c_void};
 use kernel::page::PAGE_SIZE;
 use kernel::prelude::*;
+
+/// Most pages installed under one mmap read lock acquisition (the
+/// pages of a 64 KiB buffer).
+const INSTALL_BATCH: usize = 16;
 
 /// Identity of a process's binder mapping, recorded at mmap time.
 ///
@@ -215,35 +220,47 @@ impl PageRange {
 
     /// Installs every missing page of byte offsets [start, end) of a
     /// buffer that is allocated (so its pages are off the LRU). Sleeps.
+    ///
+    /// Pages are allocated with no lock held, then inserted in batches of
+    /// up to [`INSTALL_BATCH`] under one mmap read lock: a sender takes the
+    /// receiver's mmap lock once per batch, not once per page, so the
+    /// receiver's own mmap writers meet a short stream of readers.
     pub(crate) fn install(&self, start: usize, end: usize) -> Result {
-        let first = start / PAGE_SIZE;
         let last = end.div_ceil(PAGE_SIZE).min(self.count);
-        for index in first..last {
-            if self.installed(index).is_some() {
-                continue;
+        let mut next = start / PAGE_SIZE;
+        while next < last {
+            let mut batch: [Option<(usize, OwnedPage)>; INSTALL_BATCH] =
+                [const { None }; INSTALL_BATCH];
+            let mut len = 0;
+            while next < last && len < INSTALL_BATCH {
+                if self.installed(next).is_none() {
+                    // SAFETY: tracepoint wrapper; alloc is live.
+                    unsafe { ffi::binder_glue_trace_alloc_page_start(self.alloc_ptr(), next) };
+                    let Some(page) = OwnedPage::alloc_zeroed() else {
+                        pr_err!("{}: failed to allocate page\n", self.pid());
+                        debug::count(Counter::InstallErrors);
+                        return Err(ENOMEM);
+                    };
+                    batch[len] = Some((next, page));
+                    len += 1;
+                }
+                next += 1;
             }
-            // SAFETY: tracepoint wrapper; alloc is live.
-            unsafe { ffi::binder_glue_trace_alloc_page_start(self.alloc_ptr(), index) };
-            if let Err(err) = self.install_page(index) {
+            if len == 0 {
+                break;
+            }
+            // Pages the batch did not consume are freed when it goes out
+            // of scope, after the mmap lock is released.
+            if let Err(err) = self.insert_batch(&mut batch[..len]) {
                 debug::count(Counter::InstallErrors);
                 return Err(err);
             }
-            // SAFETY: tracepoint wrapper.
-            unsafe { ffi::binder_glue_trace_alloc_page_end(self.alloc_ptr(), index) };
         }
         Ok(())
     }
 
-    /// Allocate with no lock held; insert under the mmap lock in read mode
-    /// into the VMA found at the address, if it is still our mapping.
-    fn install_page(&self, index: usize) -> Result {
-        let slot = self.slot(index).ok_or(EINVAL)?;
-        let addr = self.start + index * PAGE_SIZE;
-        let Some(page) = OwnedPage::alloc_zeroed() else {
-            pr_err!("{}: failed to allocate page\n", self.pid());
-            return Err(ENOMEM);
-        };
-
+    /// Inserts allocated pages under one mmap read lock.
+    fn insert_batch(&self, batch: &mut [Option<(usize, OwnedPage)>]) -> Result {
         // SAFETY: FFI call; sleeps only when the test knob is set.
         unsafe { ffi::binder_glue_test_install_delay() };
 
@@ -252,6 +269,22 @@ impl PageRange {
         let mm = unsafe { Mm::from_raw((*self.alloc_ptr()).mm) };
         let mm = mm.mmget_not_zero().ok_or(ESRCH)?;
         let mmap = mm.mmap_read_lock();
+        for entry in batch.iter_mut() {
+            let Some((index, page)) = entry.take() else {
+                continue;
+            };
+            self.insert_page(&mmap, index, page)?;
+            // SAFETY: tracepoint wrapper.
+            unsafe { ffi::binder_glue_trace_alloc_page_end(self.alloc_ptr(), index) };
+        }
+        Ok(())
+    }
+
+    /// Inserts `page` at slot `index` into the VMA found at its address, if
+    /// it is still our mapping. Called with the mmap lock held for read.
+    fn insert_page(&self, mmap: &MmapReadGuard<'_>, index: usize, page: OwnedPage) -> Result {
+        let slot = self.slot(index).ok_or(EINVAL)?;
+        let addr = self.start + index * PAGE_SIZE;
         let vma = mmap
             .vma_lookup(addr)
             .filter(|vma| self.identity.matches(vma) && self.is_mapped());

@@ -27,12 +27,30 @@ ROWS = [
     ("contention", "receiver/control", "rate_ratio", "higher"),
     ("contention", "calls", "rate", "higher"),
     ("contention", "calls", "p99", "lower"),
+    ("profile", "receiver/control", "lock_wait_ratio", "lower"),
+    ("profile", "receiver_loop_lock_wait", "total_ms", "lower"),
+    ("profile", "receiver_loop_lock_wait", "p99_us", "lower"),
+    ("profile", "receiver_mm_others_lock_wait", "total_ms", "lower"),
+    ("profile", "receiver_mm_read_held_by_others", "count", "info"),
+    ("profile", "receiver_mm_write_held_by_others", "count", "info"),
+    ("profile", "receiver_mm_held_by_drop_caches", "total_ms", "lower"),
     ("pressure", "receiver_loop", "max", "lower"),
     ("pressure", "receiver_loop", "p99", "lower"),
     ("pressure", "receiver/control", "max_ratio", "lower"),
     ("pressure", "receiver/control", "p99_ratio", "lower"),
+    ("pressure", "receiver/control", "lock_wait_ratio", "lower"),
+    ("pressure", "receiver/control", "lock_wait_max_ratio", "lower"),
+    ("pressure", "receiver/control", "lock_wait_p99_ratio", "lower"),
+    ("pressure", "receiver_loop_lock_wait", "total_ms", "lower"),
+    ("pressure", "receiver_loop_lock_wait", "max_us", "lower"),
+    ("pressure", "receiver_loop_lock_wait", "p99_us", "lower"),
+    ("pressure", "receiver_mm_write_held_by_others", "max_us", "lower"),
+    ("pressure", "receiver_mm_read_held_by_others", "max_us", "lower"),
+    ("pressure", "receiver_mm_others_lock_wait", "total_ms", "lower"),
     ("pressure", "calls", "rate", "higher"),
     ("pressure-fault", "receiver/control", "max_ratio", "lower"),
+    ("pressure-fault", "receiver/control", "lock_wait_ratio", "lower"),
+    ("pressure-fault", "receiver_loop_lock_wait", "max_us", "lower"),
     ("pressure-fault", "calls", "rate", "higher"),
     ("steady_0", "calls", "rate", "higher"),
     ("steady_0", "calls", "p99", "lower"),
@@ -57,15 +75,24 @@ def parse(log):
             except ValueError:
                 continue
             out[(rec.pop("workload"), rec.pop("who"))] = rec
-    # Ratios to the control measured in the same run.
-    for w in ("contention", "pressure", "pressure-fault"):
+    # Ratios to the control measured in the same run: the loop's iteration
+    # times, and (traced runs) its mmap lock waits.
+    def ratio(a, b):
+        return a / b if b else float("nan")
+
+    for w in ("contention", "profile", "pressure", "pressure-fault"):
+        ratios = {}
         r, c = out.get((w, "receiver_loop")), out.get((w, "control_loop"))
-        if r and c and c.get("rate") and c.get("max") and c.get("p99"):
-            out[(w, "receiver/control")] = {
-                "rate_ratio": r["rate"] / c["rate"],
-                "max_ratio": r["max"] / c["max"],
-                "p99_ratio": r["p99"] / c["p99"],
-            }
+        if r and c:
+            ratios.update(rate_ratio=ratio(r["rate"], c["rate"]), max_ratio=ratio(r["max"], c["max"]),
+                          p99_ratio=ratio(r["p99"], c["p99"]))
+        r, c = out.get((w, "receiver_loop_lock_wait")), out.get((w, "control_loop_lock_wait"))
+        if r and c:
+            ratios.update(lock_wait_ratio=ratio(r["total_ms"], c["total_ms"]),
+                          lock_wait_max_ratio=ratio(r["max_us"], c["max_us"]),
+                          lock_wait_p99_ratio=ratio(r["p99_us"], c["p99_us"]))
+        if ratios:
+            out[(w, "receiver/control")] = ratios
     return out
 
 
@@ -93,6 +120,38 @@ def main(argv):
         rows.append(f"| {w} | {who} | {metric} | {ms:.2f} ({min(s):.2f}-{max(s):.2f}) "
                     f"| {mo:.2f} ({min(o):.2f}-{max(o):.2f}) | {ratio:.3f} | {better} |")
 
+    # The issue's targets, checked against the medians of this run.
+    med = {(r["workload"], r["who"], r["metric"]): (r["stock_median"], r["rust_median"], r["ratio"])
+           for r in summary}
+
+    def check(name, key, test, show):
+        if key not in med:
+            return f"- {name}: not measured"
+        stock, rust, ratio = med[key]
+        return f"- {name}: {'met' if test(stock, rust, ratio) else 'MISSED'} ({show(stock, rust, ratio)})"
+
+    rc = ("receiver/control")
+    targets = [
+        check("pressure: receiver's worst loop iteration / control <= 1.2", ("pressure", rc, "max_ratio"),
+              lambda s, o, r: o <= 1.2, lambda s, o, r: f"rust {o:.2f}, stock {s:.2f}"),
+        check("pressure: receiver's p99 loop iteration / control <= 1.2", ("pressure", rc, "p99_ratio"),
+              lambda s, o, r: o <= 1.2, lambda s, o, r: f"rust {o:.2f}, stock {s:.2f}"),
+        check("pressure: receiver's worst mmap lock wait <= 0.25x stock", ("pressure", "receiver_loop_lock_wait", "max_us"),
+              lambda s, o, r: r <= 0.25, lambda s, o, r: f"{r:.2f}x: rust {o:.0f} us, stock {s:.0f} us"),
+        check("pressure: receiver's p99 mmap lock wait <= 0.25x stock", ("pressure", "receiver_loop_lock_wait", "p99_us"),
+              lambda s, o, r: r <= 0.25, lambda s, o, r: f"{r:.2f}x: rust {o:.0f} us, stock {s:.0f} us"),
+        check("pressure: call throughput >= 1.0x", ("pressure", "calls", "rate"),
+              lambda s, o, r: r >= 1.0, lambda s, o, r: f"{r:.3f}x"),
+        check("contention: receiver/control >= stock's and within 2% of 1.0", ("contention", rc, "rate_ratio"),
+              lambda s, o, r: o >= s and abs(o - 1) <= 0.02, lambda s, o, r: f"rust {o:.3f}, stock {s:.3f}"),
+        check("contention: call throughput >= 1.0x", ("contention", "calls", "rate"),
+              lambda s, o, r: r >= 1.0, lambda s, o, r: f"{r:.3f}x"),
+    ] + [check(f"steady {n}: call rate >= 0.98x", (f"steady_{n}", "calls", "rate"),
+               lambda s, o, r: r >= 0.98, lambda s, o, r: f"{r:.3f}x") for n in (0, 4096, 65536)] + [
+        check("memory: slab per process <= 1.0x", ("memory", "per_process", "slab_kib"),
+              lambda s, o, r: r <= 1.0, lambda s, o, r: f"{r:.3f}x"),
+    ]
+
     date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d")
     os.makedirs(outdir, exist_ok=True)
     base = os.path.join(outdir, f"{date}-{commit}")
@@ -102,7 +161,7 @@ def main(argv):
           "vs this project's (rust), same kernel build, same guest image, TCG, 2 vCPUs.",
           "Times in microseconds, rates per second; ratio = rust / stock.", "",
           "| workload | what | metric | stock | rust | ratio | better |",
-          "|---|---|---|---|---|---|---|"] + rows
+          "|---|---|---|---|---|---|---|"] + rows + ["", "Targets (issue #9), on these medians:", ""] + targets
     with open(base + ".md", "w") as f:
         f.write("\n".join(md) + "\n")
     with open(base + ".json", "w") as f:

@@ -13,20 +13,32 @@
  *               of R maps 64 KiB, touches it and unmaps it in a loop. The
  *               same loop runs in a control process binder never maps
  *               into (CPU-sharing control).
- *   pressure    the same under memory pressure (swap on zram, a hog
- *               touching more than RAM); R's loop is bare mmap/munmap, so
- *               it measures only waiting for its mmap lock. Variant
+ *   pressure    the same under memory pressure (swap on zram, a hog of
+ *               500 MiB, half random, in a 512 MiB guest); R's loop is
+ *               bare mmap/munmap. The mmap lock is traced (see profile):
+ *               under pressure the loop's iteration times are mostly CPU
+ *               sharing, its lock waits are what binder adds. Variant
  *               pressure-fault: the loop also touches its pages.
  *   steady      ping-pong with installed pages: 0 B, 4 KiB, 64 KiB.
  *   cold        short-lived processes each opening binder, mapping it and
  *               making their first calls (app launch).
  *   memory      kernel memory (slab) per binder process with a mapping and
  *               some installed pages.
+ *   profile     the contention workload with the mmap_lock tracepoints on:
+ *               how long each loop waited for its mmap lock, and who held
+ *               the receiver's mmap lock (other tasks: senders installing
+ *               pages, reclaim; the drop_caches reclaimer), in which mode
+ *               and for how long.
+ *
+ * Knobs (environment): BENCH_RECLAIMER=0 (no drop_caches loop),
+ * BENCH_TRACE=0/1, BENCH_HOLD=N (R keeps N buffers per thread),
+ * BENCH_HOG_MIB=N, BENCH_HOG_RANDOM=0.
  *
  * Usage: binder_bench WORKLOAD [seconds]
  */
 #include <pthread.h>
 #include <signal.h>
+#include <sys/syscall.h>
 #include "binder_service.h"
 
 #define CALL_SIZE (32 * 1024)
@@ -34,6 +46,8 @@
 
 static int seconds = 5;
 static volatile int *stop;
+/* Set by the hog once all of its memory is written: pressure is on. */
+static volatile int *hog_ready;
 
 struct samples {
 	uint64_t *v;
@@ -78,12 +92,25 @@ static struct samples *shared_samples(void)
 struct loop_args {
 	struct samples *lat;
 	int touch;
+	const char *who;
 };
+
+#define TRACING "/sys/kernel/debug/tracing"
+
+/* Tells the profile (below) which task runs which loop. */
+static void trace_mark_loop(const char *who)
+{
+	char msg[64];
+
+	snprintf(msg, sizeof(msg), "bench_loop %s tid=%ld", who, (long)syscall(SYS_gettid));
+	write_file(TRACING "/trace_marker", msg);
+}
 
 static void *mm_loop(void *arg)
 {
 	struct loop_args *a = arg;
 
+	trace_mark_loop(a->who);
 	while (!*stop) {
 		uint64_t t0 = now_ns();
 		uint8_t *p = mmap(NULL, 64 * 1024, PROT_READ | PROT_WRITE,
@@ -104,18 +131,39 @@ static void *mm_loop(void *arg)
 
 static struct binder rb;
 
+/*
+ * BENCH_HOLD=N: each of R's binder threads keeps its last N buffers before
+ * freeing them (as a receiver holding parcels does), so allocations move
+ * through the mapping and freed pages wait on the LRU long enough for
+ * memory pressure to reclaim them: sends then install pages again.
+ */
+#define MAX_HOLD 64
+
 static void *r_binder_thread(void *arg)
 {
 	struct binder_reader r = { 0 };
 	uint32_t cmd = BC_ENTER_LOOPER, ok = 0;
 	struct binder_event ev;
+	binder_uintptr_t held[MAX_HOLD];
+	int hold = getenv("BENCH_HOLD") ? atoi(getenv("BENCH_HOLD")) : 0, n = 0;
 
 	(void)arg;
+	if (hold < 0 || hold > MAX_HOLD)
+		hold = MAX_HOLD;
 	binder_write(&rb, &cmd, sizeof(cmd));
 	while (!binder_next_event(&rb, &r, &ev)) {
 		if (ev.cmd != BR_TRANSACTION)
 			continue;
-		binder_free_buffer(&rb, ev.tr.data.ptr.buffer);
+		if (hold) {
+			if (n == hold) {
+				binder_free_buffer(&rb, held[0]);
+				memmove(held, held + 1, (hold - 1) * sizeof(held[0]));
+				n--;
+			}
+			held[n++] = ev.tr.data.ptr.buffer;
+		} else {
+			binder_free_buffer(&rb, ev.tr.data.ptr.buffer);
+		}
 		binder_send(&rb, BC_REPLY, 0, 0, 0, &ok, sizeof(ok));
 	}
 	return NULL;
@@ -124,7 +172,7 @@ static void *r_binder_thread(void *arg)
 static void receiver(int ready, struct samples *lat, int touch)
 {
 	pthread_t t[3];
-	struct loop_args a = { lat, touch };
+	struct loop_args a = { lat, touch, "receiver" };
 	int32_t status = binder_open(&rb, dev, 4u << 20);
 
 	if (!status && ioctl(rb.fd, BINDER_SET_CONTEXT_MGR, 0) < 0)
@@ -173,44 +221,105 @@ static void client(void)
 	_exit(0);
 }
 
+/*
+ * The hog: 500 MiB (BENCH_HOG_MIB) in a 512 MiB guest, half of each page
+ * random (BENCH_HOG_RANDOM=0: untouched but for a counter) so that zram
+ * compresses it only 2:1 and swapping it costs real memory: page
+ * allocations then enter direct reclaim.
+ */
 static void hog(void)
 {
-	size_t size = 600u << 20;
+	const char *mib = getenv("BENCH_HOG_MIB");
+	size_t size = (size_t)(mib ? atoi(mib) : 500) << 20;
 	uint8_t *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 
 	if (p == MAP_FAILED)
 		_exit(1);
+	if (!getenv("BENCH_HOG_RANDOM") || atoi(getenv("BENCH_HOG_RANDOM"))) {
+		uint64_t x = 88172645463325252ull;
+
+		for (size_t i = 0; i < size && !*stop; i += 4096)
+			for (size_t j = 0; j < 2048; j += 8) {
+				x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+				memcpy(p + i + j, &x, 8);
+			}
+	}
+	for (size_t i = 0; i < size && !*stop; i += 4096)
+		p[i]++;
+	*hog_ready = 1;
 	while (!*stop)
 		for (size_t i = 0; i < size && !*stop; i += 4096)
 			p[i]++;
 	_exit(0);
 }
 
+/*
+ * Rate, percentiles, and stall_ms_per_s: the time per second the loop
+ * spent in iterations of 1 ms or more (a robust view of the stalls; the
+ * single worst one, max, is noisy).
+ */
 static void print_lat(const char *workload, const char *who, struct samples *s)
 {
+	double stall_ns = 0;
+
+	for (size_t i = 0; i < s->n; i++)
+		if (s->v[i] >= 1000000)
+			stall_ns += s->v[i];
 	qsort(s->v, s->n, sizeof(uint64_t), cmp_u64);
 	printf("# BENCH {\"workload\": \"%s\", \"who\": \"%s\", \"rate\": %.1f, "
-	       "\"p50\": %.1f, \"p99\": %.1f, \"max\": %.1f}\n",
-	       workload, who, s->n / (double)seconds, pct(s, 0.5), pct(s, 0.99), pct(s, 1.0));
+	       "\"p50\": %.1f, \"p99\": %.1f, \"p999\": %.1f, \"max\": %.1f, "
+	       "\"stall_ms_per_s\": %.2f}\n",
+	       workload, who, s->n / (double)seconds, pct(s, 0.5), pct(s, 0.99), pct(s, 0.999),
+	       pct(s, 1.0), stall_ns / 1e6 / seconds);
 }
 
-static int contention(const char *workload, int pressure, int touch)
+/* Trace the mmap lock during the run (BENCH_TRACE=1; the profile workload). */
+static int trace_locks;
+static int profile_prepare(void);
+static int profile_stop(const char *workload, pid_t reclaimer);
+
+/*
+ * reclaimer: run the binder shrinker (drop_caches) every 2 ms; without it
+ * only memory pressure reclaims R's pages. BENCH_RECLAIMER=0/1 overrides.
+ */
+static int contention(const char *workload, int pressure, int touch, int reclaimer)
 {
 	struct samples *r_lat = shared_samples(), *c_lat = shared_samples();
 	pid_t kids[8];
 	int nk = 0, ready[2];
 	int32_t status = -1;
+	pid_t receiver_pid;
 	uint64_t end;
 
+	if (getenv("BENCH_RECLAIMER"))
+		reclaimer = atoi(getenv("BENCH_RECLAIMER"));
+	/* Under pressure the loop's iteration times are mostly CPU sharing:
+	 * the mmap lock is traced to see its own share. */
+	trace_locks |= pressure;
+	if (getenv("BENCH_TRACE"))
+		trace_locks = atoi(getenv("BENCH_TRACE"));
 	call_lat = shared_samples();
-	if (pipe(ready))
+	if (pipe(ready) || (trace_locks && profile_prepare()))
 		return 1;
-	if ((kids[nk++] = fork()) == 0)
+	/* Measure under pressure only: the hog first fills its memory. */
+	if (pressure && (kids[nk++] = fork()) == 0)
+		hog();
+	for (end = now_ns() + 120 * 1000000000ull; pressure && !*hog_ready && now_ns() < end;)
+		usleep(10000);
+	if (pressure && !*hog_ready)
+		printf("# the hog did not fill its memory in 120 s\n");
+	if (trace_locks)
+		write_file(TRACING "/tracing_on", "1");
+	if ((receiver_pid = kids[nk++] = fork()) == 0)
 		receiver(ready[1], r_lat, touch);
-	if (read(ready[0], &status, sizeof(status)) != sizeof(status) || status)
+	if (read(ready[0], &status, sizeof(status)) != sizeof(status) || status) {
+		*stop = 1;
+		for (int i = 0; i < nk; i++)
+			waitpid(kids[i], NULL, 0);
 		return 1;
+	}
 	if ((kids[nk++] = fork()) == 0) {
-		struct loop_args a = { c_lat, touch };
+		struct loop_args a = { c_lat, touch, "control" };
 
 		mm_loop(&a);
 		_exit(0);
@@ -218,22 +327,20 @@ static int contention(const char *workload, int pressure, int touch)
 	for (int i = 0; i < 2; i++)
 		if ((kids[nk++] = fork()) == 0)
 			client();
-	if (pressure && (kids[nk++] = fork()) == 0)
-		hog();
 	end = now_ns() + (uint64_t)seconds * 1000000000ull;
 	while (now_ns() < end) {
-		drop_caches();
+		if (reclaimer)
+			drop_caches();
 		usleep(2000);
 	}
 	*stop = 1;
-	for (int i = 1; i < nk; i++)
+	kill(receiver_pid, SIGKILL);
+	for (int i = 0; i < nk; i++)
 		waitpid(kids[i], NULL, 0);
-	kill(kids[0], SIGKILL);
-	waitpid(kids[0], NULL, 0);
 	print_lat(workload, "receiver_loop", r_lat);
 	print_lat(workload, "control_loop", c_lat);
 	print_lat(workload, "calls", call_lat);
-	return 0;
+	return trace_locks ? profile_stop(workload, getpid()) : 0;
 }
 
 static int steady(void)
@@ -364,6 +471,224 @@ static int memory(void)
 	return 0;
 }
 
+/* ---- profile: the contention workload seen through the mmap_lock tracepoints ---- */
+
+#define MAX_TID 65536
+
+/* Lock waits or holds of one kind: count, total, max and the samples (ns). */
+struct lock_use {
+	long n;
+	double total_us, max_us;
+	struct samples s;
+};
+
+static void lock_use_add(struct lock_use *u, double us)
+{
+	u->n++;
+	u->total_us += us;
+	if (us > u->max_us)
+		u->max_us = us;
+	if (!u->s.v)
+		u->s.v = malloc(MAX_SAMPLES * sizeof(uint64_t));
+	if (u->s.v)
+		samples_add(&u->s, (uint64_t)(us * 1000));
+}
+
+static void print_lock_use(const char *workload, const char *who, struct lock_use *u)
+{
+	if (u->s.v)
+		qsort(u->s.v, u->s.n, sizeof(uint64_t), cmp_u64);
+	printf("# BENCH {\"workload\": \"%s\", \"who\": \"%s\", \"count\": %ld, "
+	       "\"total_ms\": %.2f, \"mean_us\": %.2f, \"p99_us\": %.1f, \"max_us\": %.1f}\n",
+	       workload, who, u->n, u->total_us / 1000, u->n ? u->total_us / u->n : 0.0,
+	       pct(&u->s, 0.99), u->max_us);
+	free(u->s.v);
+}
+
+/* Per task: when its pending lock request started, and what it holds. */
+struct task_lock {
+	double start_ts, hold_ts;
+	char mm[24];
+	int holding, write;
+};
+
+static double trace_ts(const char *line, const char *event)
+{
+	const char *p = event - 2;	/* the ':' after the timestamp */
+
+	while (p > line && p[-1] != ' ')
+		p--;
+	return strtod(p, NULL);
+}
+
+static long trace_tid(const char *line)
+{
+	const char *br = strstr(line, " [");
+	const char *p = br;
+
+	while (p && p > line && p[-1] != '-')
+		p--;
+	return p && p > line ? strtol(p, NULL, 10) : -1;
+}
+
+static void trace_field(const char *line, const char *key, char *out, size_t len)
+{
+	const char *p = strstr(line, key);
+	size_t i = 0;
+
+	if (p)
+		for (p += strlen(key); *p && *p != ' ' && *p != '\n' && i + 1 < len; p++)
+			out[i++] = *p;
+	out[i] = 0;
+}
+
+/*
+ * Reads the trace: how long the receiver's and the control's loops waited
+ * for their mmap lock, and who else held the receiver's mmap lock (binder
+ * installing pages from the senders' context; the shrinker from the
+ * reclaimer's), in which mode and for how long.
+ */
+static int profile_report(const char *workload, pid_t reclaimer)
+{
+	static struct task_lock t[MAX_TID];
+	struct lock_use r_wait = { 0 }, c_wait = { 0 }, install_read = { 0 }, install_write = { 0 },
+			shrinker_hold = { 0 }, install_wait = { 0 };
+	long r_tid = -1, c_tid = -1, lines = 0;
+	char line[512], r_mm[24] = "", mm[24], write[8], success[8];
+	FILE *f = fopen(TRACING "/trace", "r");
+
+	if (!f)
+		return 1;
+	while (fgets(line, sizeof(line), f)) {
+		const char *ev;
+		long tid = trace_tid(line);
+		double ts;
+
+		if (line[0] == '#' || tid < 0 || tid >= MAX_TID)
+			continue;
+		lines++;
+		if ((ev = strstr(line, "tracing_mark_write: bench_loop "))) {
+			long id = strtol(strstr(ev, "tid=") + 4, NULL, 10);
+
+			if (strstr(ev, "receiver"))
+				r_tid = id;
+			else
+				c_tid = id;
+			continue;
+		}
+		trace_field(line, "mm=", mm, sizeof(mm));
+		trace_field(line, "write=", write, sizeof(write));
+		if (tid == r_tid && !r_mm[0])
+			strcpy(r_mm, mm);
+		if ((ev = strstr(line, "mmap_lock_start_locking:"))) {
+			t[tid].start_ts = trace_ts(line, ev);
+		} else if ((ev = strstr(line, "mmap_lock_acquire_returned:"))) {
+			ts = trace_ts(line, ev);
+			trace_field(line, "success=", success, sizeof(success));
+			if (t[tid].start_ts > 0) {
+				double us = (ts - t[tid].start_ts) * 1e6;
+
+				if (tid == r_tid)
+					lock_use_add(&r_wait, us);
+				else if (tid == c_tid)
+					lock_use_add(&c_wait, us);
+				else if (r_mm[0] && !strcmp(mm, r_mm))
+					lock_use_add(&install_wait, us);
+				t[tid].start_ts = 0;
+			}
+			if (!strcmp(success, "true")) {
+				t[tid].holding = 1;
+				t[tid].hold_ts = ts;
+				t[tid].write = !strcmp(write, "true");
+				strcpy(t[tid].mm, mm);
+			}
+		} else if ((ev = strstr(line, "mmap_lock_released:"))) {
+			double us;
+
+			if (!t[tid].holding)
+				continue;
+			t[tid].holding = 0;
+			us = (trace_ts(line, ev) - t[tid].hold_ts) * 1e6;
+			if (tid == r_tid || tid == c_tid || !r_mm[0] || strcmp(t[tid].mm, r_mm))
+				continue;
+			if (tid == reclaimer)
+				lock_use_add(&shrinker_hold, us);
+			else
+				lock_use_add(t[tid].write ? &install_write : &install_read, us);
+		}
+	}
+	fclose(f);
+	printf("# profile: %ld trace lines; receiver loop tid %ld, control loop tid %ld\n", lines,
+	       r_tid, c_tid);
+	print_lock_use(workload, "receiver_loop_lock_wait", &r_wait);
+	print_lock_use(workload, "control_loop_lock_wait", &c_wait);
+	print_lock_use(workload, "receiver_mm_read_held_by_others", &install_read);
+	print_lock_use(workload, "receiver_mm_write_held_by_others", &install_write);
+	print_lock_use(workload, "receiver_mm_others_lock_wait", &install_wait);
+	print_lock_use(workload, "receiver_mm_held_by_drop_caches", &shrinker_hold);
+	return r_tid < 0 || c_tid < 0 || !r_mm[0];
+}
+
+static int trace_truncate(void)
+{
+	int fd = open(TRACING "/trace", O_WRONLY | O_TRUNC);
+
+	if (fd < 0)
+		return -errno;
+	close(fd);
+	return 0;
+}
+
+/* Tracing set up but off: the buffer is allocated before any pressure. */
+static int profile_prepare(void)
+{
+	if (write_file(TRACING "/tracing_on", "0") || trace_truncate() ||
+	    write_file(TRACING "/buffer_size_kb", "24576") ||
+	    write_file(TRACING "/events/mmap_lock/enable", "1")) {
+		printf("# profile: cannot set up the mmap_lock tracepoints\n");
+		return 1;
+	}
+	return 0;
+}
+
+static long trace_overruns(void)
+{
+	char path[96], line[128];
+	long total = 0, v;
+
+	for (int cpu = 0; cpu < 64; cpu++) {
+		FILE *f;
+
+		snprintf(path, sizeof(path), TRACING "/per_cpu/cpu%d/stats", cpu);
+		f = fopen(path, "r");
+		if (!f)
+			break;
+		while (fgets(line, sizeof(line), f))
+			if (sscanf(line, "overrun: %ld", &v) == 1)
+				total += v;
+		fclose(f);
+	}
+	return total;
+}
+
+static int profile_stop(const char *workload, pid_t reclaimer)
+{
+	long lost;
+	int ret;
+
+	write_file(TRACING "/tracing_on", "0");
+	write_file(TRACING "/events/mmap_lock/enable", "0");
+	lost = trace_overruns();
+	ret = profile_report(workload, reclaimer);
+	if (lost) {
+		printf("# profile: the trace buffer overflowed (%ld events lost)\n", lost);
+		ret = 1;
+	}
+	trace_truncate();
+	write_file(TRACING "/buffer_size_kb", "1408");
+	return ret;
+}
+
 int main(int argc, char **argv)
 {
 	const char *w = argc > 1 ? argv[1] : "steady";
@@ -371,15 +696,17 @@ int main(int argc, char **argv)
 	if (argc > 2)
 		seconds = atoi(argv[2]);
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	stop = mmap(NULL, sizeof(*stop), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+	stop = mmap(NULL, 2 * sizeof(*stop), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
 		    -1, 0);
+	hog_ready = stop + 1;
 	ktap_header(1);
-	int ret = !strcmp(w, "contention") ? contention(w, 0, 1) :
-		  !strcmp(w, "pressure") ? contention(w, 1, 0) :
-		  !strcmp(w, "pressure-fault") ? contention(w, 1, 1) :
+	int ret = !strcmp(w, "contention") ? contention(w, 0, 1, 1) :
+		  !strcmp(w, "pressure") ? contention(w, 1, 0, 1) :
+		  !strcmp(w, "pressure-fault") ? contention(w, 1, 1, 1) :
 		  !strcmp(w, "steady") ? steady() :
 		  !strcmp(w, "cold") ? cold() :
-		  !strcmp(w, "memory") ? memory() : 2;
+		  !strcmp(w, "memory") ? memory() :
+		  !strcmp(w, "profile") ? (trace_locks = 1, contention(w, 0, 1, 1)) : 2;
 
 	ktap_result(ret == 0, w, "status %d", ret);
 	return ret;
