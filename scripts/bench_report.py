@@ -58,15 +58,37 @@ ROWS = [
     ("steady_4096", "calls", "p99", "lower"),
     ("steady_65536", "calls", "rate", "higher"),
     ("steady_65536", "calls", "p99", "lower"),
+    ("profile_steady", "binder_alloc_new_buf", "mean_us", "lower"),
+    ("profile_steady", "binder_alloc_new_buf", "p99_us", "lower"),
+    ("profile_steady", "binder_alloc_free_buf", "mean_us", "lower"),
+    ("profile_steady", "binder_alloc_free_buf", "p99_us", "lower"),
     ("cold", "processes", "per_process_us", "lower"),
     ("memory", "per_process", "slab_kib", "lower"),
 ]
 
 
+SUBTEST = re.compile(r"^\s*# Subtest: (\S+)")
+RESULT = re.compile(r"^(ok|not ok) \d+ (\S+)")
+
+
 def parse(log):
-    out = {}
+    """(workload, who) -> metrics of one guest log. A workload whose guest
+    program failed (a trace buffer that overflowed, say) contributes
+    nothing: its numbers are not trusted."""
+    out, pending = {}, []
     with open(log, errors="replace") as f:
         for line in f:
+            if SUBTEST.match(line):
+                pending = []
+                continue
+            m = RESULT.match(line)
+            if m:
+                if m.group(1) == "ok":
+                    out.update(pending)
+                else:
+                    print(f"bench: {log}: {m.group(2)} failed, its numbers are left out")
+                pending = []
+                continue
             m = BENCH.search(line)
             if not m:
                 continue
@@ -74,7 +96,7 @@ def parse(log):
                 rec = json.loads(m.group(1))
             except ValueError:
                 continue
-            out[(rec.pop("workload"), rec.pop("who"))] = rec
+            pending.append(((rec.pop("workload"), rec.pop("who")), rec))
     # Ratios to the control measured in the same run: the loop's iteration
     # times, and (traced runs) its mmap lock waits.
     def ratio(a, b):

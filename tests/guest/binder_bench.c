@@ -29,6 +29,9 @@
  *               the receiver's mmap lock (other tasks: senders installing
  *               pages, reclaim; the drop_caches reclaimer), in which mode
  *               and for how long.
+ *   profile-steady  the steady workload with binder.c's tracepoints on:
+ *               the time spent in binder_alloc_new_buf() and
+ *               binder_alloc_free_buf() per call.
  *
  * Knobs (environment): BENCH_RECLAIMER=0 (no drop_caches loop),
  * BENCH_TRACE=0/1, BENCH_HOLD=N (R keeps N buffers per thread),
@@ -273,7 +276,9 @@ static void print_lat(const char *workload, const char *who, struct samples *s)
 	       pct(s, 1.0), stall_ns / 1e6 / seconds);
 }
 
-/* Trace the mmap lock during the run (BENCH_TRACE=1; the profile workload). */
+/* Trace the mmap lock during the first TRACE_SECONDS of the run
+ * (BENCH_TRACE=1; the profile and pressure workloads). */
+#define TRACE_SECONDS 3
 static int trace_locks;
 static int profile_prepare(void);
 static int profile_stop(const char *workload, pid_t reclaimer);
@@ -289,7 +294,7 @@ static int contention(const char *workload, int pressure, int touch, int reclaim
 	int nk = 0, ready[2];
 	int32_t status = -1;
 	pid_t receiver_pid;
-	uint64_t end;
+	uint64_t end, trace_end;
 
 	if (getenv("BENCH_RECLAIMER"))
 		reclaimer = atoi(getenv("BENCH_RECLAIMER"));
@@ -328,10 +333,17 @@ static int contention(const char *workload, int pressure, int touch, int reclaim
 		if ((kids[nk++] = fork()) == 0)
 			client();
 	end = now_ns() + (uint64_t)seconds * 1000000000ull;
+	trace_end = now_ns() + (uint64_t)TRACE_SECONDS * 1000000000ull;
 	while (now_ns() < end) {
 		if (reclaimer)
 			drop_caches();
 		usleep(2000);
+		/* The same traced window for every run, short enough for the
+		 * trace buffer. */
+		if (trace_locks && trace_end && now_ns() >= trace_end) {
+			write_file(TRACING "/tracing_on", "0");
+			trace_end = 0;
+		}
 	}
 	*stop = 1;
 	kill(receiver_pid, SIGKILL);
@@ -342,6 +354,9 @@ static int contention(const char *workload, int pressure, int touch, int reclaim
 	print_lat(workload, "calls", call_lat);
 	return trace_locks ? profile_stop(workload, getpid()) : 0;
 }
+
+/* The workload name steady prints (profile-steady runs it too). */
+static const char *steady_name = "steady";
 
 static int steady(void)
 {
@@ -374,7 +389,7 @@ static int steady(void)
 				binder_free_buffer(&cb, ev.tr.data.ptr.buffer);
 			samples_add(&s, now_ns() - t0);
 		}
-		snprintf(name, sizeof(name), "steady_%zu", sizes[k]);
+		snprintf(name, sizeof(name), "%s_%zu", steady_name, sizes[k]);
 		qsort(s.v, s.n, sizeof(uint64_t), cmp_u64);
 		printf("# BENCH {\"workload\": \"%s\", \"who\": \"calls\", \"rate\": %.1f, "
 		       "\"p50\": %.1f, \"p99\": %.1f, \"max\": %.1f}\n", name,
@@ -689,6 +704,81 @@ static int profile_stop(const char *workload, pid_t reclaimer)
 	return ret;
 }
 
+/*
+ * profile-steady: the steady workload with binder.c's tracepoints on, to
+ * time the allocator's part of each call. binder_transaction fires just
+ * before binder_alloc_new_buf() and binder_transaction_alloc_buf just
+ * after it; binder_transaction_buffer_release fires just before
+ * binder_alloc_free_buf() in a BC_FREE_BUFFER, and binder_write_done
+ * right after it (the free is the only command of its write).
+ */
+static const char *const steady_events[] = {
+	"binder_transaction", "binder_transaction_alloc_buf",
+	"binder_transaction_buffer_release", "binder_write_done",
+};
+
+static int steady_events_enable(const char *on)
+{
+	char path[128];
+	int ret = 0;
+
+	for (size_t i = 0; i < sizeof(steady_events) / sizeof(steady_events[0]); i++) {
+		snprintf(path, sizeof(path), TRACING "/events/binder/%s/enable", steady_events[i]);
+		ret |= write_file(path, on);
+	}
+	return ret;
+}
+
+static int profile_steady(void)
+{
+	static double t_txn[MAX_TID], t_rel[MAX_TID];
+	struct lock_use new_buf = { 0 }, free_buf = { 0 };
+	char line[512];
+	FILE *f;
+	int ret;
+
+	if (write_file(TRACING "/tracing_on", "0") || trace_truncate() ||
+	    write_file(TRACING "/buffer_size_kb", "16384") || steady_events_enable("1") ||
+	    write_file(TRACING "/tracing_on", "1")) {
+		printf("# profile-steady: cannot set up the binder tracepoints\n");
+		return 1;
+	}
+	steady_name = "profile_steady";
+	ret = steady();
+	write_file(TRACING "/tracing_on", "0");
+	steady_events_enable("0");
+	if (trace_overruns()) {
+		printf("# profile-steady: the trace buffer overflowed\n");
+		ret = 1;
+	}
+	f = fopen(TRACING "/trace", "r");
+	while (f && fgets(line, sizeof(line), f)) {
+		long tid = trace_tid(line);
+		const char *ev;
+
+		if (line[0] == '#' || tid < 0 || tid >= MAX_TID)
+			continue;
+		if ((ev = strstr(line, " binder_transaction:"))) {
+			t_txn[tid] = trace_ts(line, ev + 1);
+		} else if ((ev = strstr(line, " binder_transaction_alloc_buf:")) && t_txn[tid] > 0) {
+			lock_use_add(&new_buf, (trace_ts(line, ev + 1) - t_txn[tid]) * 1e6);
+			t_txn[tid] = 0;
+		} else if ((ev = strstr(line, " binder_transaction_buffer_release:"))) {
+			t_rel[tid] = trace_ts(line, ev + 1);
+		} else if ((ev = strstr(line, " binder_write_done:")) && t_rel[tid] > 0) {
+			lock_use_add(&free_buf, (trace_ts(line, ev + 1) - t_rel[tid]) * 1e6);
+			t_rel[tid] = 0;
+		}
+	}
+	if (f)
+		fclose(f);
+	print_lock_use("profile_steady", "binder_alloc_new_buf", &new_buf);
+	print_lock_use("profile_steady", "binder_alloc_free_buf", &free_buf);
+	trace_truncate();
+	write_file(TRACING "/buffer_size_kb", "1408");
+	return ret || !new_buf.n || !free_buf.n;
+}
+
 int main(int argc, char **argv)
 {
 	const char *w = argc > 1 ? argv[1] : "steady";
@@ -706,6 +796,7 @@ int main(int argc, char **argv)
 		  !strcmp(w, "steady") ? steady() :
 		  !strcmp(w, "cold") ? cold() :
 		  !strcmp(w, "memory") ? memory() :
+		  !strcmp(w, "profile-steady") ? profile_steady() :
 		  !strcmp(w, "profile") ? (trace_locks = 1, contention(w, 0, 1, 1)) : 2;
 
 	ktap_result(ret == 0, w, "status %d", ret);
