@@ -34,8 +34,7 @@
  *               binder_alloc_free_buf() per call.
  *
  * Knobs (environment): BENCH_RECLAIMER=0 (no drop_caches loop),
- * BENCH_TRACE=0/1, BENCH_HOLD=N (R keeps N buffers per thread),
- * BENCH_HOG_MIB=N, BENCH_HOG_RANDOM=0.
+ * BENCH_TRACE=0/1, BENCH_HOG_MIB=N, BENCH_HOG_RANDOM=0.
  *
  * Usage: binder_bench WORKLOAD [seconds]
  */
@@ -134,39 +133,18 @@ static void *mm_loop(void *arg)
 
 static struct binder rb;
 
-/*
- * BENCH_HOLD=N: each of R's binder threads keeps its last N buffers before
- * freeing them (as a receiver holding parcels does), so allocations move
- * through the mapping and freed pages wait on the LRU long enough for
- * memory pressure to reclaim them: sends then install pages again.
- */
-#define MAX_HOLD 64
-
 static void *r_binder_thread(void *arg)
 {
 	struct binder_reader r = { 0 };
 	uint32_t cmd = BC_ENTER_LOOPER, ok = 0;
 	struct binder_event ev;
-	binder_uintptr_t held[MAX_HOLD];
-	int hold = getenv("BENCH_HOLD") ? atoi(getenv("BENCH_HOLD")) : 0, n = 0;
 
 	(void)arg;
-	if (hold < 0 || hold > MAX_HOLD)
-		hold = MAX_HOLD;
 	binder_write(&rb, &cmd, sizeof(cmd));
 	while (!binder_next_event(&rb, &r, &ev)) {
 		if (ev.cmd != BR_TRANSACTION)
 			continue;
-		if (hold) {
-			if (n == hold) {
-				binder_free_buffer(&rb, held[0]);
-				memmove(held, held + 1, (hold - 1) * sizeof(held[0]));
-				n--;
-			}
-			held[n++] = ev.tr.data.ptr.buffer;
-		} else {
-			binder_free_buffer(&rb, ev.tr.data.ptr.buffer);
-		}
+		binder_free_buffer(&rb, ev.tr.data.ptr.buffer);
 		binder_send(&rb, BC_REPLY, 0, 0, 0, &ok, sizeof(ok));
 	}
 	return NULL;
@@ -654,18 +632,6 @@ static int trace_truncate(void)
 	return 0;
 }
 
-/* Tracing set up but off: the buffer is allocated before any pressure. */
-static int profile_prepare(void)
-{
-	if (write_file(TRACING "/tracing_on", "0") || trace_truncate() ||
-	    write_file(TRACING "/buffer_size_kb", "24576") ||
-	    write_file(TRACING "/events/mmap_lock/enable", "1")) {
-		printf("# profile: cannot set up the mmap_lock tracepoints\n");
-		return 1;
-	}
-	return 0;
-}
-
 static long trace_overruns(void)
 {
 	char path[96], line[128];
@@ -686,21 +652,71 @@ static long trace_overruns(void)
 	return total;
 }
 
+#define NR(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Events (paths under events/) of the two profiles. */
+static const char *const lock_events[] = { "mmap_lock" };
+static const char *const steady_events[] = {
+	"binder/binder_transaction", "binder/binder_transaction_alloc_buf",
+	"binder/binder_transaction_buffer_release", "binder/binder_write_done",
+};
+
+static int trace_enable(const char *const *events, size_t n, const char *on)
+{
+	char path[128];
+	int ret = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		snprintf(path, sizeof(path), TRACING "/events/%s/enable", events[i]);
+		ret |= write_file(path, on);
+	}
+	return ret;
+}
+
+/* An empty buffer of buffer_kb per CPU with the events on, tracing still
+ * off: the buffer is allocated before any memory pressure. */
+static int trace_prepare(const char *const *events, size_t n, const char *buffer_kb)
+{
+	if (write_file(TRACING "/tracing_on", "0") || trace_truncate() ||
+	    write_file(TRACING "/buffer_size_kb", buffer_kb) || trace_enable(events, n, "1")) {
+		printf("# profile: cannot set up the tracepoints\n");
+		return 1;
+	}
+	return 0;
+}
+
+/* Stops tracing; the number of events the buffer lost. */
+static long trace_finish(const char *const *events, size_t n)
+{
+	write_file(TRACING "/tracing_on", "0");
+	trace_enable(events, n, "0");
+	return trace_overruns();
+}
+
+/* Back to the small default buffer. */
+static void trace_reset(void)
+{
+	trace_truncate();
+	write_file(TRACING "/buffer_size_kb", "1408");
+}
+
+static int profile_prepare(void)
+{
+	return trace_prepare(lock_events, NR(lock_events), "24576");
+}
+
 static int profile_stop(const char *workload, pid_t reclaimer)
 {
 	long lost;
 	int ret;
 
-	write_file(TRACING "/tracing_on", "0");
-	write_file(TRACING "/events/mmap_lock/enable", "0");
-	lost = trace_overruns();
+	lost = trace_finish(lock_events, NR(lock_events));
 	ret = profile_report(workload, reclaimer);
 	if (lost) {
 		printf("# profile: the trace buffer overflowed (%ld events lost)\n", lost);
 		ret = 1;
 	}
-	trace_truncate();
-	write_file(TRACING "/buffer_size_kb", "1408");
+	trace_reset();
 	return ret;
 }
 
@@ -712,23 +728,6 @@ static int profile_stop(const char *workload, pid_t reclaimer)
  * binder_alloc_free_buf() in a BC_FREE_BUFFER, and binder_write_done
  * right after it (the free is the only command of its write).
  */
-static const char *const steady_events[] = {
-	"binder_transaction", "binder_transaction_alloc_buf",
-	"binder_transaction_buffer_release", "binder_write_done",
-};
-
-static int steady_events_enable(const char *on)
-{
-	char path[128];
-	int ret = 0;
-
-	for (size_t i = 0; i < sizeof(steady_events) / sizeof(steady_events[0]); i++) {
-		snprintf(path, sizeof(path), TRACING "/events/binder/%s/enable", steady_events[i]);
-		ret |= write_file(path, on);
-	}
-	return ret;
-}
-
 static int profile_steady(void)
 {
 	static double t_txn[MAX_TID], t_rel[MAX_TID];
@@ -737,17 +736,12 @@ static int profile_steady(void)
 	FILE *f;
 	int ret;
 
-	if (write_file(TRACING "/tracing_on", "0") || trace_truncate() ||
-	    write_file(TRACING "/buffer_size_kb", "16384") || steady_events_enable("1") ||
-	    write_file(TRACING "/tracing_on", "1")) {
-		printf("# profile-steady: cannot set up the binder tracepoints\n");
+	if (trace_prepare(steady_events, NR(steady_events), "16384") ||
+	    write_file(TRACING "/tracing_on", "1"))
 		return 1;
-	}
 	steady_name = "profile_steady";
 	ret = steady();
-	write_file(TRACING "/tracing_on", "0");
-	steady_events_enable("0");
-	if (trace_overruns()) {
+	if (trace_finish(steady_events, NR(steady_events))) {
 		printf("# profile-steady: the trace buffer overflowed\n");
 		ret = 1;
 	}
@@ -774,8 +768,7 @@ static int profile_steady(void)
 		fclose(f);
 	print_lock_use("profile_steady", "binder_alloc_new_buf", &new_buf);
 	print_lock_use("profile_steady", "binder_alloc_free_buf", &free_buf);
-	trace_truncate();
-	write_file(TRACING "/buffer_size_kb", "1408");
+	trace_reset();
 	return ret || !new_buf.n || !free_buf.n;
 }
 

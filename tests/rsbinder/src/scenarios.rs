@@ -257,7 +257,7 @@ fn strings_and_parcelables(sc: &mut Scenario) -> Outcome {
 
 /// The client's callback: returns value + digest(data) and counts calls.
 struct Callback {
-    calls: AtomicU32,
+    calls: Arc<AtomicU32>,
 }
 
 impl Interface for Callback {}
@@ -271,17 +271,10 @@ impl ICallback for Callback {
 
 fn callback_binder(sc: &mut Scenario) -> Outcome {
     let svc = ServiceProc::start("alloctest.callback", 4)?;
-    let callback = Arc::new(Callback {
-        calls: AtomicU32::new(0),
+    let calls = Arc::new(AtomicU32::new(0));
+    let binder = BnCallback::new_binder(Callback {
+        calls: calls.clone(),
     });
-    struct Shared(Arc<Callback>);
-    impl Interface for Shared {}
-    impl ICallback for Shared {
-        fn onCall(&self, value: i32, data: &[u8]) -> rsbinder::BinderResult<i64> {
-            self.0.onCall(value, data)
-        }
-    }
-    let binder = BnCallback::new_binder(Shared(callback.clone()));
     let sizes = [0, 1000, 65536];
     for (value, &size) in sizes.iter().enumerate() {
         let got = svc
@@ -294,7 +287,7 @@ fn callback_binder(sc: &mut Scenario) -> Outcome {
             "callBack({value}, {size}) returned {got}, expected {want}"
         );
     }
-    let calls = callback.calls.load(Ordering::SeqCst);
+    let calls = calls.load(Ordering::SeqCst);
     ensure!(
         calls == sizes.len() as u32,
         "the callback ran {calls} times, expected {}",
