@@ -29,7 +29,7 @@ mod shrinker;
 
 use core::ptr::{addr_of_mut, null_mut, NonNull};
 use core::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
-use debug::{alloc_debug, Site, BUFFER_ALLOC, OPEN_CLOSE, USER_ERROR};
+use debug::{alloc_debug, Site, BUFFER_ALLOC, BUFFER_ALLOC_ASYNC, OPEN_CLOSE, USER_ERROR};
 use ffi::{binder_alloc, binder_buffer};
 use kernel::bindings;
 use kernel::ffi::{c_int, c_ulong, c_void};
@@ -172,6 +172,7 @@ fn page_up(x: usize) -> usize {
 
 /// Total space of a buffer: each part aligned to a pointer, at least one
 /// pointer so every buffer has its own address; None on overflow.
+#[inline]
 fn sanitized_size(data: usize, offsets: usize, extra: usize) -> Option<usize> {
     let align = |x: usize| x.checked_add(7).map(|x| x & !7);
     let total = align(data)?
@@ -437,32 +438,26 @@ fn new_buf(
 
     // SAFETY: FFI call on the current task.
     let pid = unsafe { ffi::binder_glue_current_tgid() };
-    let mut buffer = Buffer::new(size);
-    let mut res = None;
+    let mut spare_nodes = None;
 
     let (offset, c_buffer) = loop {
         let mut guard = state.inner.lock();
         let Inner { ranges, pages_high } = &mut *guard;
-        let got = ranges.allocate(size, is_async, pid, buffer, &mut res, |start, end| {
+        let make = || Buffer::new(size);
+        let got = ranges.allocate(size, is_async, pid, make, spare_nodes, |start, end| {
             state.pages.take_off_lru(start, end, pages_high)
         });
         let got = match got {
             Ok(got) => got,
-            Err(AllocError::NeedNodes(back)) => {
+            Err(AllocError::NeedNodes) => {
                 // No spare tree nodes: allocate them without the lock.
                 drop(guard);
-                buffer = back;
-                res = Some(Reservation::new(GFP_KERNEL)?);
+                spare_nodes = Some(Reservation::new(GFP_KERNEL)?);
                 continue;
             }
             Err(AllocError::Failed(err)) => return Err(err),
         };
-        if let Some(unused) = res.take() {
-            ranges.keep_spares(unused);
-        }
-        let Some(buf) = ranges.get(got.offset) else {
-            return Err(EINVAL);
-        };
+        let buf = got.data;
         let c_buffer = buf.as_c();
         alloc_debug!(
             BUFFER_ALLOC,
@@ -547,12 +542,17 @@ pub(crate) unsafe extern "C" fn binder_alloc_free_buf(
         clear(&state.pages, offset, buffer.size);
         set_field!(buffer, clear_on_free, false);
     }
-    let requested = sanitized_size(
-        field!(buffer, data_size),
-        field!(buffer, offsets_size),
-        field!(buffer, extra_buffers_size),
-    )
-    .unwrap_or(0);
+    // The requested size is only printed: skip it unless a message may be.
+    let requested = if debug::enabled(BUFFER_ALLOC | BUFFER_ALLOC_ASYNC) {
+        sanitized_size(
+            field!(buffer, data_size),
+            field!(buffer, offsets_size),
+            field!(buffer, extra_buffers_size),
+        )
+        .unwrap_or(0)
+    } else {
+        0
+    };
     alloc_debug!(
         BUFFER_ALLOC,
         Site::FreeBuf,
@@ -563,26 +563,20 @@ pub(crate) unsafe extern "C" fn binder_alloc_free_buf(
         buffer.size
     );
 
-    // The buffer is moved out of the tree and dropped (nothing to free).
-    let freed = {
-        let mut guard = state.inner.lock();
-        let is_ours = guard
-            .ranges
-            .get(offset)
-            .is_some_and(|b| core::ptr::eq(b.as_c(), c_buffer));
-        if !is_ours {
-            pr_err!(
-                "{}: free of unknown buffer at offset {:#x}\n",
-                alloc_pid(alloc),
-                offset
-            );
-            return;
-        }
-        guard.ranges.free(offset, requested, |start, end| {
-            state.pages.put_on_lru(start, end)
-        })
-    };
-    drop(freed);
+    // The buffer is dropped in its tree node (nothing to free).
+    let freed = state.inner.lock().ranges.free(
+        offset,
+        |b| core::ptr::eq(b.as_c(), c_buffer),
+        requested,
+        |start, end| state.pages.put_on_lru(start, end),
+    );
+    if freed.is_err() {
+        pr_err!(
+            "{}: free of unknown buffer at offset {:#x}\n",
+            alloc_pid(alloc),
+            offset
+        );
+    }
 }
 
 /// Bytes left for one-way buffers.

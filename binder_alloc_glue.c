@@ -32,7 +32,7 @@
 /* ---- module parameter and debug messages -------------------------------- */
 
 /* Same bits and default as the C allocator: BINDER_DEBUG_USER_ERROR. */
-static u32 binder_alloc_debug_mask = 1U << 0;
+u32 binder_alloc_debug_mask = 1U << 0;	/* Rust reads it too */
 module_param_named(alloc_debug_mask, binder_alloc_debug_mask, uint, 0644);
 
 #define BINDER_ALLOC_DEBUG_SITES 32
@@ -410,19 +410,9 @@ void binder_glue_mutex_init(struct mutex *lock)
 	mutex_init(lock);
 }
 
-void binder_glue_mutex_lock(struct mutex *lock)
-{
-	mutex_lock(lock);
-}
-
 bool binder_glue_mutex_trylock(struct mutex *lock)
 {
 	return mutex_trylock(lock);
-}
-
-void binder_glue_mutex_unlock(struct mutex *lock)
-{
-	mutex_unlock(lock);
 }
 
 void binder_glue_mutex_destroy(struct mutex *lock)

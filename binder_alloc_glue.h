@@ -14,6 +14,7 @@
 #include <linux/shrinker.h>
 #include "binder_alloc.h"
 
+extern u32 binder_alloc_debug_mask;
 __printf(3, 4)
 void binder_alloc_debug_msg(u32 mask, unsigned int site, const char *fmt, ...);
 void binder_glue_test_install_delay(void);
@@ -74,9 +75,7 @@ void binder_glue_trace_update_page_range(struct binder_alloc *alloc,
 					 bool allocate, unsigned long start,
 					 unsigned long end);
 void binder_glue_mutex_init(struct mutex *lock);
-void binder_glue_mutex_lock(struct mutex *lock);
 bool binder_glue_mutex_trylock(struct mutex *lock);
-void binder_glue_mutex_unlock(struct mutex *lock);
 void binder_glue_mutex_destroy(struct mutex *lock);
 void binder_glue_trace_alloc_lru_start(const struct binder_alloc *alloc, size_t index);
 void binder_glue_trace_alloc_lru_end(const struct binder_alloc *alloc, size_t index);

@@ -1,11 +1,17 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The allocator's debug messages and counters.
+//! The allocator's debug messages, tracepoints and counters.
 //!
 //! Messages: the `alloc_debug_mask` module parameter (defined in the C glue,
 //! same bits and default as the C allocator) selects them; each message has
 //! its own ratelimit, as each call site of the C allocator has. Formats are
-//! those of the C allocator, so logs read the same with either module.
+//! those of the C allocator, so logs read the same with either module. The
+//! mask is tested here, before the arguments are evaluated and the C
+//! function is called, as the C allocator tests it inline.
+//!
+//! Tracepoints: binder.c defines them; the C glue fires them. A disabled
+//! tracepoint costs one load here (its key's enable count, which is what C
+//! tests when the kernel has no jump labels), not a call.
 //!
 //! Counters (debugfs `binder_alloc/stats`): events of the page installation
 //! and reclaim paths, global to the module, updated without locks.
@@ -35,23 +41,63 @@ pub(crate) enum Site {
     ReleaseSummary,
 }
 
+/// Whether any of the bits of `mask` is enabled in `alloc_debug_mask`.
+#[inline]
+pub(crate) fn enabled(mask: u32) -> bool {
+    // SAFETY: the module parameter lives as long as the module; a volatile
+    // load (READ_ONCE) of a u32 that sysfs may write concurrently.
+    let bits = unsafe { core::ptr::addr_of!(crate::ffi::binder_alloc_debug_mask).read_volatile() };
+    bits & mask != 0
+}
+
 /// Prints a C-format message if `$mask` is enabled in `alloc_debug_mask`.
-/// The format and the argument types must agree as for printk.
+/// The format and the argument types must agree as for printk. The
+/// arguments are evaluated only when the message is enabled.
 macro_rules! alloc_debug {
     ($mask:expr, $site:expr, $fmt:literal $(, $arg:expr)* $(,)?) => {
-        // SAFETY: the format is a NUL-terminated literal whose conversions
-        // match the argument types (checked by review: %d c_int, %zd usize,
-        // %lx c_ulong, %p pointer, %s C string).
-        unsafe {
-            $crate::ffi::binder_alloc_debug_msg(
-                $mask,
-                $site as kernel::ffi::c_uint,
-                kernel::c_str!($fmt).as_char_ptr() $(, $arg)*
-            )
+        if $crate::debug::enabled($mask) {
+            // SAFETY: the format is a NUL-terminated literal whose
+            // conversions match the argument types (checked by review: %d
+            // c_int, %zd usize, %lx c_ulong, %p pointer, %s C string).
+            unsafe {
+                $crate::ffi::binder_alloc_debug_msg(
+                    $mask,
+                    $site as kernel::ffi::c_uint,
+                    kernel::c_str!($fmt).as_char_ptr() $(, $arg)*
+                )
+            }
         }
     };
 }
 pub(crate) use alloc_debug;
+
+/// Whether the tracepoint `tp` (one of binder.c's) has probes attached.
+#[inline]
+pub(crate) fn tracing(tp: *const kernel::bindings::tracepoint) -> bool {
+    // SAFETY: `tp` is one of binder.c's tracepoints, which live as long as
+    // the module; a volatile load (atomic_read) of its key's enable count.
+    unsafe { core::ptr::addr_of!((*tp).key.enabled.counter).read_volatile() > 0 }
+}
+
+/// Fires binder.c's tracepoint `binder_$event` through the C glue, with no
+/// call at all while the tracepoint is disabled.
+macro_rules! trace {
+    ($event:ident, $($arg:expr),* $(,)?) => {
+        kernel::macros::paste! {
+            // Older compilers (6.12 supports 1.78) require `unsafe` here.
+            #[allow(unused_unsafe)]
+            // SAFETY: only the address of the C static is taken.
+            let tp = unsafe { core::ptr::addr_of!($crate::ffi::[<__tracepoint_binder_ $event>]) };
+            if $crate::debug::tracing(tp) {
+                // SAFETY: the glue's wrapper of the tracepoint; the
+                // arguments are those of the event (callers pass a live
+                // allocator).
+                unsafe { $crate::ffi::[<binder_glue_trace_ $event>]($($arg),*) };
+            }
+        }
+    };
+}
+pub(crate) use trace;
 
 /// Counters shown in debugfs, in the order the C glue names them.
 #[repr(usize)]

@@ -100,6 +100,22 @@ pub(crate) const LRU_ROTATE: c_uint = bindings::lru_status_LRU_ROTATE;
 #[allow(improper_ctypes)]
 extern "C" {
     pub(crate) static mut binder_freelist: bindings::list_lru;
+    /// The `alloc_debug_mask` module parameter (read with volatile loads).
+    pub(crate) static binder_alloc_debug_mask: u32;
+
+    // binder.c's tracepoints of the allocator (its CREATE_TRACE_POINTS);
+    // only their keys are read, see `debug::trace!`.
+    pub(crate) static __tracepoint_binder_update_page_range: bindings::tracepoint;
+    pub(crate) static __tracepoint_binder_alloc_lru_start: bindings::tracepoint;
+    pub(crate) static __tracepoint_binder_alloc_lru_end: bindings::tracepoint;
+    pub(crate) static __tracepoint_binder_free_lru_start: bindings::tracepoint;
+    pub(crate) static __tracepoint_binder_free_lru_end: bindings::tracepoint;
+    pub(crate) static __tracepoint_binder_alloc_page_start: bindings::tracepoint;
+    pub(crate) static __tracepoint_binder_alloc_page_end: bindings::tracepoint;
+    pub(crate) static __tracepoint_binder_unmap_user_start: bindings::tracepoint;
+    pub(crate) static __tracepoint_binder_unmap_user_end: bindings::tracepoint;
+    pub(crate) static __tracepoint_binder_unmap_kernel_start: bindings::tracepoint;
+    pub(crate) static __tracepoint_binder_unmap_kernel_end: bindings::tracepoint;
 
     pub(crate) fn binder_alloc_debug_msg(mask: u32, site: c_uint, fmt: *const c_char, ...);
 
@@ -213,8 +229,6 @@ extern "C" {
     pub(crate) fn binder_glue_trace_unmap_kernel_end(alloc: *const binder_alloc, index: usize);
 
     pub(crate) fn binder_glue_mutex_init(lock: *mut bindings::mutex);
-    pub(crate) fn binder_glue_mutex_lock(lock: *mut bindings::mutex);
     pub(crate) fn binder_glue_mutex_trylock(lock: *mut bindings::mutex) -> bool;
-    pub(crate) fn binder_glue_mutex_unlock(lock: *mut bindings::mutex);
     pub(crate) fn binder_glue_mutex_destroy(lock: *mut bindings::mutex);
 }

@@ -51,8 +51,9 @@ impl<T> TryMutex<T> {
 
     /// Sleeps until the mutex is free. Must not be called in atomic context.
     pub(crate) fn lock(&self) -> TryMutexGuard<'_, T> {
-        // SAFETY: by the type invariant `mutex` is initialised.
-        unsafe { ffi::binder_glue_mutex_lock(self.mutex.get()) };
+        // SAFETY: by the type invariant `mutex` is initialised. (A direct
+        // call: with lockdep on, the kernel's helper adds the subclass.)
+        unsafe { bindings::mutex_lock(self.mutex.get()) };
         // INVARIANT: the mutex is held until the guard is dropped.
         TryMutexGuard {
             lock: self,
@@ -112,6 +113,6 @@ impl<T> DerefMut for TryMutexGuard<'_, T> {
 impl<T> Drop for TryMutexGuard<'_, T> {
     fn drop(&mut self) {
         // SAFETY: the guard holds the mutex (type invariant of TryMutex).
-        unsafe { ffi::binder_glue_mutex_unlock(self.lock.mutex.get()) };
+        unsafe { bindings::mutex_unlock(self.lock.mutex.get()) };
     }
 }

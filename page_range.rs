@@ -32,7 +32,7 @@
 //!   page, and it goes to the tail of the LRU. (The C allocator of 6.12
 //!   leaves such pages at the head of the LRU forever.)
 
-use crate::debug::{self, Counter};
+use crate::debug::{self, trace, Counter};
 use crate::ffi::{self, binder_alloc, binder_lru_page};
 use crate::lru::{self, IsolateCtx};
 use crate::mm::{Mm, MmapReadGuard, OwnedPage, VmaRef};
@@ -160,23 +160,20 @@ impl PageRange {
     /// held (`pages_high` lives under it).
     pub(crate) fn take_off_lru(&self, start: usize, end: usize, pages_high: &mut usize) {
         let alloc = self.alloc_ptr();
-        // SAFETY: tracepoint wrapper; alloc is live.
-        unsafe {
-            ffi::binder_glue_trace_update_page_range(
-                alloc,
-                true,
-                self.start + start,
-                self.start + end,
-            )
-        };
+        trace!(
+            update_page_range,
+            alloc,
+            true,
+            self.start + start,
+            self.start + end
+        );
         for index in (start / PAGE_SIZE)..(end.div_ceil(PAGE_SIZE)).min(self.count) {
             let Some(page) = self.installed(index) else {
                 *pages_high = (*pages_high).max(index + 1);
                 continue;
             };
             let Some(slot) = self.slot(index) else { break };
-            // SAFETY: tracepoint wrapper.
-            unsafe { ffi::binder_glue_trace_alloc_lru_start(alloc, index) };
+            trace!(alloc_lru_start, alloc, index);
             // SAFETY: live slot with this page; the mutex is held.
             if !unsafe { lru::del(Self::lru_item(slot), page) } {
                 pr_warn!(
@@ -185,8 +182,7 @@ impl PageRange {
                     index
                 );
             }
-            // SAFETY: tracepoint wrapper.
-            unsafe { ffi::binder_glue_trace_alloc_lru_end(alloc, index) };
+            trace!(alloc_lru_end, alloc, index);
         }
     }
 
@@ -194,27 +190,23 @@ impl PageRange {
     /// put installed ones on the LRU. Called with the allocator mutex held.
     pub(crate) fn put_on_lru(&self, start: usize, end: usize) {
         let alloc = self.alloc_ptr();
-        // SAFETY: tracepoint wrapper; alloc is live.
-        unsafe {
-            ffi::binder_glue_trace_update_page_range(
-                alloc,
-                false,
-                self.start + start,
-                self.start + end,
-            )
-        };
+        trace!(
+            update_page_range,
+            alloc,
+            false,
+            self.start + start,
+            self.start + end
+        );
         for index in (start / PAGE_SIZE)..(end.div_ceil(PAGE_SIZE)).min(self.count) {
             let (Some(page), Some(slot)) = (self.installed(index), self.slot(index)) else {
                 continue;
             };
-            // SAFETY: tracepoint wrapper.
-            unsafe { ffi::binder_glue_trace_free_lru_start(alloc, index) };
+            trace!(free_lru_start, alloc, index);
             // SAFETY: live slot with this page; the mutex is held.
             if !unsafe { lru::add(Self::lru_item(slot), page) } {
                 pr_warn!("{}: page {} was already on the LRU\n", self.pid(), index);
             }
-            // SAFETY: tracepoint wrapper.
-            unsafe { ffi::binder_glue_trace_free_lru_end(alloc, index) };
+            trace!(free_lru_end, alloc, index);
         }
     }
 
@@ -227,15 +219,19 @@ impl PageRange {
     /// receiver's own mmap writers meet a short stream of readers.
     pub(crate) fn install(&self, start: usize, end: usize) -> Result {
         let last = end.div_ceil(PAGE_SIZE).min(self.count);
-        let mut next = start / PAGE_SIZE;
+        // The common case, a buffer in pages already installed, needs no
+        // batch at all.
+        let Some(mut next) = (start / PAGE_SIZE..last).find(|&i| self.installed(i).is_none())
+        else {
+            return Ok(());
+        };
         while next < last {
             let mut batch: [Option<(usize, OwnedPage)>; INSTALL_BATCH] =
                 [const { None }; INSTALL_BATCH];
             let mut len = 0;
             while next < last && len < INSTALL_BATCH {
                 if self.installed(next).is_none() {
-                    // SAFETY: tracepoint wrapper; alloc is live.
-                    unsafe { ffi::binder_glue_trace_alloc_page_start(self.alloc_ptr(), next) };
+                    trace!(alloc_page_start, self.alloc_ptr(), next);
                     let Some(page) = OwnedPage::alloc_zeroed() else {
                         pr_err!("{}: failed to allocate page\n", self.pid());
                         debug::count(Counter::InstallErrors);
@@ -274,8 +270,7 @@ impl PageRange {
                 continue;
             };
             self.insert_page(&mmap, index, page)?;
-            // SAFETY: tracepoint wrapper.
-            unsafe { ffi::binder_glue_trace_alloc_page_end(self.alloc_ptr(), index) };
+            trace!(alloc_page_end, self.alloc_ptr(), index);
         }
         Ok(())
     }
@@ -479,11 +474,9 @@ pub(crate) unsafe extern "C" fn binder_alloc_rs_free_page(
         .and_then(|mmap| mmap.vma_lookup(addr))
         .filter(|vma| pages.identity.matches(vma));
 
-    // SAFETY: tracepoint wrapper; alloc is live (we hold its mutex).
-    unsafe { ffi::binder_glue_trace_unmap_kernel_start(alloc, index) };
+    trace!(unmap_kernel_start, alloc, index);
     let page = PageRange::page_ptr(slot).swap(core::ptr::null_mut(), Ordering::AcqRel);
-    // SAFETY: tracepoint wrapper.
-    unsafe { ffi::binder_glue_trace_unmap_kernel_end(alloc, index) };
+    trace!(unmap_kernel_end, alloc, index);
     let Some(page) = NonNull::new(page) else {
         // Unreachable by the invariants: LRU slots are installed.
         return ffi::LRU_SKIP;
@@ -493,11 +486,9 @@ pub(crate) unsafe extern "C" fn binder_alloc_rs_free_page(
 
     let relock = ctx.isolate_and_unlock();
     if let Some(vma) = vma {
-        // SAFETY: tracepoint wrappers around the zap.
-        unsafe { ffi::binder_glue_trace_unmap_user_start(alloc, index) };
+        trace!(unmap_user_start, alloc, index);
         vma.zap_page(addr);
-        // SAFETY: as above.
-        unsafe { ffi::binder_glue_trace_unmap_user_end(alloc, index) };
+        trace!(unmap_user_end, alloc, index);
     } else {
         debug::count(Counter::PagesFreedUnmapped);
     }

@@ -19,7 +19,8 @@
 //! memory. Nodes released by merges go to a small pool of spares; a split
 //! takes its two new nodes from there, or, when the pool is empty, asks
 //! the caller (`Err(AllocError::NeedNodes)`) to retry with a
-//! [`Reservation`] made outside the lock. In steady state (allocations
+//! [`Reservation`] made outside the lock (it joins the pool). In steady
+//! state (allocations
 //! and frees alternating) no transaction allocates memory here.
 
 use crate::debug::{alloc_debug, Site, BUFFER_ALLOC, BUFFER_ALLOC_ASYNC, USER_ERROR};
@@ -37,6 +38,29 @@ fn page_up(x: usize) -> usize {
 }
 
 type SizeKey = (usize, usize);
+
+/// A free range starting at `start` is being merged into the free range at
+/// `prev`. The page holding `start`, if `start` is not page aligned,
+/// becomes unused unless the range before `prev` or the range at `after`
+/// (both allocated, as free ranges never touch) also covers it.
+fn boundary_page_unused(
+    start: usize,
+    prev: usize,
+    after: Option<usize>,
+    pages_unused: &mut impl FnMut(usize, usize),
+) {
+    let page = page_down(start);
+    if start == page {
+        return;
+    }
+    if prev > 0 && page_down(prev - 1) == page {
+        return;
+    }
+    if after.is_some_and(|after| page_down(after) == page) {
+        return;
+    }
+    pages_unused(page, page + PAGE_SIZE);
+}
 
 /// One allocated range and what the allocator knows about it.
 struct Allocation<T> {
@@ -58,38 +82,47 @@ type SizeNode = RBTreeNodeReservation<SizeKey, ()>;
 /// Spare tree nodes kept for later splits.
 const SPARES: usize = 4;
 
+/// A stack of at most [`SPARES`] items: `items[..len]` are `Some`.
 struct Pool<X> {
     items: [Option<X>; SPARES],
+    len: usize,
 }
 
 impl<X> Pool<X> {
+    #[inline]
     fn new() -> Self {
         Self {
             items: [None, None, None, None],
+            len: 0,
         }
     }
 
+    #[inline]
     fn take(&mut self) -> Option<X> {
-        self.items.iter_mut().find_map(Option::take)
+        self.len = self.len.checked_sub(1)?;
+        self.items[self.len].take()
     }
 
+    #[inline]
     fn available(&self) -> bool {
-        self.items.iter().any(Option::is_some)
+        self.len > 0
     }
 
     /// Keeps `x` if there is room; otherwise it is dropped (freed).
+    #[inline]
     fn put(&mut self, x: X) {
-        if let Some(slot) = self.items.iter_mut().find(|slot| slot.is_none()) {
+        if let Some(slot) = self.items.get_mut(self.len) {
             *slot = Some(x);
+            self.len += 1;
         }
     }
 }
 
 /// Why an allocation did not happen.
-pub(crate) enum AllocError<T> {
+pub(crate) enum AllocError {
     /// A split needs tree nodes and no spare is left: retry with a
-    /// [`Reservation`]. The data is handed back.
-    NeedNodes(T),
+    /// [`Reservation`].
+    NeedNodes,
     /// The allocation fails (-ENOSPC, -EINVAL).
     Failed(Error),
 }
@@ -110,7 +143,9 @@ impl<T> Reservation<T> {
 }
 
 /// What an allocation got.
-pub(crate) struct Allocated {
+pub(crate) struct Allocated<'a, T> {
+    /// The caller's data, now in the allocated range.
+    pub(crate) data: &'a T,
     /// Offset of the buffer in the mapping.
     pub(crate) offset: usize,
     /// Size of the free range it was carved from.
@@ -162,7 +197,7 @@ impl<T> Ranges<T> {
     }
 
     /// Gives the nodes of an unused reservation to the pool.
-    pub(crate) fn keep_spares(&mut self, res: Reservation<T>) {
+    fn keep_spares(&mut self, res: Reservation<T>) {
         self.spare_offset_nodes.put(res.offset_node);
         self.spare_size_nodes.put(res.size_node);
     }
@@ -191,19 +226,24 @@ impl<T> Ranges<T> {
     }
 
     /// Allocates `size` bytes (already sanitized: non-zero, pointer
-    /// aligned) for `pid`. `pages_used(start, end)` gets the byte range of
-    /// the whole pages that only this buffer uses, to take off the LRU.
-    /// `res`, if given, is used before the spare pool when a split needs
-    /// nodes; what is left of it stays in `res`.
+    /// aligned) for `pid`, with the data `make()` returns (called once,
+    /// on success, so that the data is built in place).
+    /// `pages_used(start, end)` gets the byte range of the whole pages that
+    /// only this buffer uses, to take off the LRU.
+    /// `res`, if given, joins the spare pool first (a retry after
+    /// `NeedNodes`).
     pub(crate) fn allocate(
         &mut self,
         size: usize,
         is_async: bool,
         pid: c_int,
-        data: T,
-        res: &mut Option<Reservation<T>>,
+        make: impl FnOnce() -> T,
+        res: Option<Reservation<T>>,
         pages_used: impl FnOnce(usize, usize),
-    ) -> core::result::Result<Allocated, AllocError<T>> {
+    ) -> core::result::Result<Allocated<'_, T>, AllocError> {
+        if let Some(res) = res {
+            self.keep_spares(res);
+        }
         if is_async && self.free_async_space < size {
             alloc_debug!(
                 BUFFER_ALLOC,
@@ -235,16 +275,12 @@ impl<T> Ranges<T> {
         // this allocation, the size node it will rejoin the free tree with.
         let split = free_size > size;
         let nodes = if split {
-            match res.take() {
-                Some(r) => Some((r.offset_node, r.size_node)),
-                None if self.spare_offset_nodes.available()
-                    && self.spare_size_nodes.available() =>
-                {
-                    self.spare_offset_nodes
-                        .take()
-                        .zip(self.spare_size_nodes.take())
-                }
-                None => return Err(AllocError::NeedNodes(data)),
+            if !(self.spare_offset_nodes.available() && self.spare_size_nodes.available()) {
+                return Err(AllocError::NeedNodes);
+            }
+            match (self.spare_offset_nodes.take(), self.spare_size_nodes.take()) {
+                (Some(offset_node), Some(size_node)) => Some((offset_node, size_node)),
+                _ => return Err(AllocError::NeedNodes),
             }
         } else {
             None
@@ -300,31 +336,46 @@ impl<T> Ranges<T> {
             return Err(AllocError::Failed(EINVAL));
         };
         range.size = size;
-        range.allocation = Some(Allocation {
-            data,
+        let allocation = range.allocation.insert(Allocation {
+            data: make(),
             pid,
             is_async,
             free_node: keep_node,
         });
         self.allocated += 1;
         Ok(Allocated {
+            data: &allocation.data,
             offset,
             free_size,
             spam_suspect,
         })
     }
 
-    /// Frees the allocated range at `offset` and returns its data.
-    /// `pages_unused(start, end)` gets each byte range of whole pages that
-    /// no allocated buffer uses any more, to put on the LRU. `debug_size`
-    /// is the size the buffer was requested with (for the message only).
+    /// Frees the allocated range at `offset` if `is_it(data)` confirms it
+    /// is the one the caller means (-EINVAL otherwise, nothing changed);
+    /// its data is dropped. `pages_unused(start, end)` gets each byte
+    /// range of whole pages that no allocated buffer uses any more, to put
+    /// on the LRU. `debug_size` is the size the buffer was requested with
+    /// (for the message only).
     pub(crate) fn free(
         &mut self,
         offset: usize,
+        is_it: impl FnOnce(&T) -> bool,
         debug_size: usize,
         mut pages_unused: impl FnMut(usize, usize),
-    ) -> Result<T> {
-        let range = self.by_offset.get_mut(&offset).ok_or(EINVAL)?;
+    ) -> Result {
+        let total = self.size;
+        let end_or_none = |offset: usize| (offset < total).then_some(offset);
+        // One walk: the cursor reaches both neighbours (only fields other
+        // than `by_offset` are touched while it lives).
+        let mut cursor = self.by_offset.cursor_lower_bound(&offset).ok_or(EINVAL)?;
+        if *cursor.current().0 != offset {
+            return Err(EINVAL);
+        }
+        let range = cursor.current_mut().1;
+        if !range.allocation.as_ref().is_some_and(|a| is_it(&a.data)) {
+            return Err(EINVAL);
+        }
         let allocation = range.allocation.take().ok_or(EINVAL)?;
         let mut size = range.size;
         self.allocated -= 1;
@@ -344,86 +395,55 @@ impl<T> Ranges<T> {
 
         // Merge the following range into this one if it is free.
         let next = offset + size;
-        if let Some(next_size) = self.free_size_at(next) {
-            let after = self.end_or_none(next + next_size);
-            self.boundary_page_unused(next, offset, after, &mut pages_unused);
+        let next_size = cursor
+            .peek_next()
+            .filter(|(_, r)| r.allocation.is_none())
+            .map(|(_, r)| r.size);
+        if let Some(next_size) = next_size {
+            if let Some(node) = cursor.remove_next() {
+                self.spare_offset_nodes.put(node.into_reservation());
+            }
+            boundary_page_unused(
+                next,
+                offset,
+                end_or_none(next + next_size),
+                &mut pages_unused,
+            );
             if let Some(node) = self.free_by_size.remove_node(&(next_size, next)) {
                 self.spare_size_nodes.put(node.into_reservation());
             }
-            if let Some(node) = self.by_offset.remove_node(&next) {
-                self.spare_offset_nodes.put(node.into_reservation());
-            }
             size += next_size;
-            if let Some(range) = self.by_offset.get_mut(&offset) {
-                range.size = size;
-            }
+            cursor.current_mut().1.size = size;
         }
 
         // Merge this range into the preceding one if that is free.
-        let prev = self.prev_free(offset);
+        let prev = cursor
+            .peek_prev()
+            .filter(|(_, r)| r.allocation.is_none())
+            .map(|(off, r)| (*off, r.size));
         if let Some((prev_off, prev_size)) = prev {
-            let after = self.end_or_none(offset + size);
-            self.boundary_page_unused(offset, prev_off, after, &mut pages_unused);
-            if let Some(node) = self.by_offset.remove_node(&offset) {
-                self.spare_offset_nodes.put(node.into_reservation());
-            }
-            self.spare_size_nodes.put(allocation.free_node);
+            boundary_page_unused(
+                offset,
+                prev_off,
+                end_or_none(offset + size),
+                &mut pages_unused,
+            );
             let merged = prev_size + size;
+            if let Some((_, prev_range)) = cursor.peek_prev_mut() {
+                prev_range.size = merged;
+            }
+            let (_, node) = cursor.remove_current();
+            self.spare_offset_nodes.put(node.into_reservation());
+            self.spare_size_nodes.put(allocation.free_node);
             if let Some(node) = self.free_by_size.remove_node(&(prev_size, prev_off)) {
                 self.free_by_size
                     .insert(node.into_reservation().into_node((merged, prev_off), ()));
-            }
-            if let Some(range) = self.by_offset.get_mut(&prev_off) {
-                range.size = merged;
             }
         } else {
             self.free_by_size
                 .insert(allocation.free_node.into_node((size, offset), ()));
         }
-        Ok(allocation.data)
-    }
-
-    /// Size of the free range starting at `offset`, if there is one.
-    fn free_size_at(&self, offset: usize) -> Option<usize> {
-        self.by_offset
-            .get(&offset)
-            .filter(|r| r.allocation.is_none())
-            .map(|r| r.size)
-    }
-
-    /// The free range just before `offset`: (offset, size).
-    fn prev_free(&mut self, offset: usize) -> Option<(usize, usize)> {
-        let cursor = self.by_offset.cursor_lower_bound(&offset)?;
-        let (prev_off, prev) = cursor.peek_prev()?;
-        prev.allocation.is_none().then_some((*prev_off, prev.size))
-    }
-
-    fn end_or_none(&self, offset: usize) -> Option<usize> {
-        (offset < self.size).then_some(offset)
-    }
-
-    /// A free range starting at `start` is being merged into the free range
-    /// at `prev`. The page holding `start`, if `start` is not page aligned,
-    /// becomes unused unless the range before `prev` or the range at `after`
-    /// (both allocated, as free ranges never touch) also covers it.
-    fn boundary_page_unused(
-        &self,
-        start: usize,
-        prev: usize,
-        after: Option<usize>,
-        pages_unused: &mut impl FnMut(usize, usize),
-    ) {
-        let page = page_down(start);
-        if start == page {
-            return;
-        }
-        if prev > 0 && page_down(prev - 1) == page {
-            return;
-        }
-        if after.is_some_and(|after| page_down(after) == page) {
-            return;
-        }
-        pages_unused(page, page + PAGE_SIZE);
+        Ok(())
     }
 
     /// One-way spam detection: once less than a tenth of the mapping is left

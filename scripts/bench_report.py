@@ -3,7 +3,8 @@
 
 Usage: bench_report.py OUT_DIR KERNEL COMMIT MODULE:REP=LOG...
 
-Reads the "# BENCH {json}" lines of each guest log and writes, in OUT_DIR,
+Reads the "# BENCH {json}" lines of each guest log (and of the instruction
+profiles, scripts/insn_profile.py) and writes, in OUT_DIR,
 <date>-<commit>.md (a markdown table), .json (every sample and summary)
 and .png (a chart of the ratios, if matplotlib is there). Contention
 figures are also given relative to the CPU-sharing control measured in
@@ -62,6 +63,12 @@ ROWS = [
     ("profile_steady", "binder_alloc_new_buf", "p99_us", "lower"),
     ("profile_steady", "binder_alloc_free_buf", "mean_us", "lower"),
     ("profile_steady", "binder_alloc_free_buf", "p99_us", "lower"),
+    ("insns", "binder_alloc_new_buf", "median", "lower"),
+    ("insns", "binder_alloc_new_buf", "blocks", "lower"),
+    ("insns", "binder_alloc_free_buf", "median", "lower"),
+    ("insns", "binder_alloc_free_buf", "blocks", "lower"),
+    ("insns", "binder_alloc_prepare_to_free", "median", "lower"),
+    ("insns", "binder_alloc_copy_user_to_buffer", "median", "lower"),
     ("cold", "processes", "per_process_us", "lower"),
     ("memory", "per_process", "slab_kib", "lower"),
 ]
@@ -128,6 +135,14 @@ def main(argv):
             for metric, v in rec.items():
                 samples.setdefault((module, w, who, metric), []).append(v)
 
+    # Where a typical call's instructions go (insn-profile), per module.
+    callees = []
+    for module in ("stock", "rust"):
+        for (m, w, who, metric), v in sorted(samples.items()):
+            if m == module and w == "insns" and metric == "top":
+                parts = ", ".join(f"{fn} {n:g}" for fn, n in v[-1].items())
+                callees.append(f"- {module} `{who}`: {parts}")
+
     rows, summary = [], []
     for w, who, metric, better in ROWS:
         s = samples.get(("stock", w, who, metric), [])
@@ -184,6 +199,10 @@ def main(argv):
           "Times in microseconds, rates per second; ratio = rust / stock.", "",
           "| workload | what | metric | stock | rust | ratio | better |",
           "|---|---|---|---|---|---|---|"] + rows + ["", "Targets (issue #9), on these medians:", ""] + targets
+    if callees:
+        md += ["", "Instructions of a typical call by function (insns rows: guest instructions",
+               "per call, kernel and module, counted from QEMU's execution log; one run",
+               "per module; the median does not depend on the host's load):", ""] + callees
     with open(base + ".md", "w") as f:
         f.write("\n".join(md) + "\n")
     with open(base + ".json", "w") as f:

@@ -19,9 +19,10 @@
  *               under pressure the loop's iteration times are mostly CPU
  *               sharing, its lock waits are what binder adds. Variant
  *               pressure-fault: the loop also touches its pages.
- *   steady      ping-pong with installed pages: 0 B, 4 KiB, 64 KiB.
+ *   steady      ping-pong with installed pages: 0 B, 4 KiB, 64 KiB
+ *               (client and service on CPU 0).
  *   cold        short-lived processes each opening binder, mapping it and
- *               making their first calls (app launch).
+ *               making their first calls (app launch; on CPU 0).
  *   memory      kernel memory (slab) per binder process with a mapping and
  *               some installed pages.
  *   profile     the contention workload with the mmap_lock tracepoints on:
@@ -333,6 +334,19 @@ static int contention(const char *workload, int pressure, int touch, int reclaim
 	return trace_locks ? profile_stop(workload, getpid()) : 0;
 }
 
+/*
+ * steady and cold measure what one call or one process costs: the client
+ * and the service run on CPU 0, so that every boot measures the same
+ * same-CPU hand-off rather than whichever placement the scheduler picked
+ * (placement alone moved the median latency by 20% between boots).
+ */
+static int pin_to_cpu0(void)
+{
+	unsigned long mask = 1;
+
+	return syscall(SYS_sched_setaffinity, 0, sizeof(mask), &mask) ? -1 : 0;
+}
+
 /* The workload name steady prints (profile-steady runs it too). */
 static const char *steady_name = "steady";
 
@@ -343,7 +357,7 @@ static int steady(void)
 	struct samples s = { malloc(MAX_SAMPLES * sizeof(uint64_t)), 0 };
 
 	map_size = 1u << 20;
-	if (service_start() || binder_open(&cb, dev, map_size))
+	if (pin_to_cpu0() || service_start() || binder_open(&cb, dev, map_size))
 		return 1;
 	for (size_t k = 0; k < 3; k++) {
 		char name[32];
@@ -382,7 +396,7 @@ static int cold(void)
 	uint64_t t0, end;
 
 	map_size = 1u << 20;
-	if (service_start())
+	if (pin_to_cpu0() || service_start())
 		return 1;
 	t0 = now_ns();
 	end = t0 + (uint64_t)seconds * 1000000000ull;

@@ -1,0 +1,151 @@
+#!/usr/bin/env python3
+"""Guest instructions per allocator call, from a QEMU execution log.
+
+Usage: insn_profile.py EXEC_LOG SERIAL_LOG SYSTEM_MAP OUT
+
+EXEC_LOG is the output of QEMU's `-d exec,nochain,in_asm` (normally a
+FIFO, read as QEMU writes it): every translated block once (in_asm: its
+instructions) and every execution of a block ("Trace CPU: ... [.../PC/...]").
+SERIAL_LOG is the guest's console, where guest/plans/insns prints the
+module's symbols ("KSYM ADDR NAME", from /proc/kallsyms) before the
+workload starts; they are read as soon as they are complete.
+
+Each entry into one of the allocator's entry points that binder.c calls
+(ENTRY_POINTS) opens a window on that vCPU; the window closes at the next
+block the vCPU executes in one of binder.c's calling functions (CALLERS),
+that is when the call has returned. The window's cost is the number of
+guest instructions executed in it (every block's instructions, in the
+module and in the kernel). Unlike times under TCG, the median per call
+does not depend on the host's load.
+
+OUT gets one "# BENCH" line per entry point (median instructions and
+blocks per call, and the callees that account for them in a typical
+call), in the format of binder_bench, followed by a KTAP result line.
+"""
+import bisect
+import collections
+import json
+import statistics
+import sys
+
+ENTRY_POINTS = ("binder_alloc_new_buf", "binder_alloc_free_buf",
+                "binder_alloc_prepare_to_free", "binder_alloc_copy_user_to_buffer")
+CALLERS = ("binder_transaction", "binder_free_buf", "binder_ioctl_write_read",
+           "binder_do_deferred_txn_copies")
+# A window longer than this is not one call (the vCPU left it, e.g. slept).
+MAX_BLOCKS = 20000
+
+
+def module_symbols(serial_log):
+    """name -> address of the module's functions, once all are printed."""
+    syms = {}
+    try:
+        with open(serial_log, errors="replace") as f:
+            for line in f:
+                p = line.split()
+                if len(p) >= 3 and p[0] == "KSYM":
+                    syms[p[2]] = int(p[1], 16)
+                elif p[:1] == ["KSYM_END"]:
+                    return syms
+    except FileNotFoundError:
+        pass
+    return None
+
+
+def main(exec_log, serial_log, system_map, out):
+    block_len = {}          # block start -> number of instructions
+    windows = collections.defaultdict(list)   # entry point -> [[block starts]]
+    open_windows = {}       # vCPU -> (entry point, [block starts])
+    entries, callers, syms = {}, [], None
+    translating, count, seen = None, 0, 0
+    with open(exec_log, errors="replace") as f:
+        for line in f:
+            c = line[:1]
+            if c == "0":                       # an instruction of a new block
+                if translating is None:
+                    translating = int(line.split(":")[0], 16)
+                count += 1
+                continue
+            if c == "I":                       # "IN:" starts a new block
+                translating, count = None, 0
+                continue
+            if c != "T":
+                continue
+            if translating is not None:
+                block_len.setdefault(translating, count)
+                translating = None
+            seen += 1
+            if syms is None:
+                if seen % 100000:
+                    continue
+                syms = module_symbols(serial_log)
+                if syms is None:
+                    continue
+                missing = [n for n in ENTRY_POINTS + CALLERS if n not in syms]
+                if missing:
+                    sys.exit(f"insn_profile: no symbol {', '.join(missing)} in the module")
+                entries = {syms[n]: n for n in ENTRY_POINTS}
+                starts = sorted(syms.values())
+                for n in CALLERS:
+                    i = bisect.bisect_right(starts, syms[n])
+                    callers.append((syms[n], starts[i] if i < len(starts) else syms[n] + 1))
+            # "Trace 0: 0x... [0000000000000000/ffffffffa0011314/...]"
+            cpu = line[6:line.index(":")]
+            pc = int(line[line.index("[") + 1:].split("/")[1], 16)
+            win = open_windows.get(cpu)
+            if win is not None:
+                if any(lo <= pc < hi for lo, hi in callers):
+                    windows[win[0]].append(win[1])
+                    del open_windows[cpu]
+                elif len(win[1]) > MAX_BLOCKS:
+                    del open_windows[cpu]
+                else:
+                    win[1].append(pc)
+            if pc in entries and cpu not in open_windows:
+                open_windows[cpu] = (entries[pc], [pc])
+    if syms is None:
+        sys.exit("insn_profile: the guest never printed its module symbols")
+
+    # Kernel and module symbols, to name the callees of a typical call.
+    names = []
+    with open(system_map) as f:
+        for line in f:
+            a, t, n = line.split()
+            if t in "tTwW":
+                names.append((int(a, 16), n))
+    names += [(a, n) for n, a in syms.items()]
+    names.sort()
+    addrs = [a for a, _ in names]
+
+    def name(pc):
+        i = bisect.bisect_right(addrs, pc) - 1
+        return names[i][1] if i >= 0 else "?"
+
+    lines = []
+    for ep in ENTRY_POINTS:
+        calls = windows.get(ep, [])
+        if not calls:
+            sys.exit(f"insn_profile: no call of {ep} seen")
+        insns = [sum(block_len.get(pc, 0) for pc in w) for w in calls]
+        med = statistics.median(insns)
+        # Callees over the calls within 10% of the median (no interrupts).
+        typical = [w for w, n in zip(calls, insns) if abs(n - med) <= 0.1 * med]
+        by_fn = collections.Counter()
+        for w in typical:
+            for pc in w:
+                by_fn[name(pc)] += block_len.get(pc, 0)
+        top = {fn: round(n / len(typical), 1) for fn, n in by_fn.most_common(8)}
+        rec = {"workload": "insns", "who": ep, "median": med,
+               "blocks": statistics.median(len(w) for w in calls), "calls": len(calls),
+               "top": top}
+        lines.append("# BENCH " + json.dumps(rec))
+    with open(out, "w") as f:
+        f.write("\n".join(lines) + "\nok 1 insns\n")
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 5:
+        sys.exit(__doc__)
+    sys.exit(main(*sys.argv[1:]))
