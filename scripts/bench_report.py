@@ -15,6 +15,7 @@ import json
 import os
 import re
 import statistics
+import subprocess
 import sys
 
 BENCH = re.compile(r"#\s*BENCH\s*(\{.*\})")
@@ -125,6 +126,21 @@ def parse(log):
     return out
 
 
+def short_name(sym):
+    """A readable name for a Rust symbol (c++filt demangles the v0 scheme;
+    crate hashes and the two crates' names are dropped); C names as they
+    are."""
+    if not sym.startswith("_R"):
+        return sym
+    try:
+        name = subprocess.run(["c++filt"], input=sym, capture_output=True, text=True,
+                              check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return sym
+    name = re.sub(r"\[[0-9a-f]+\]", "", name)
+    return re.sub(r"\b(kernel|binder_alloc|core)::", "", name)
+
+
 def main(argv):
     outdir, kernel, commit = argv[1], argv[2], argv[3]
     samples = {}  # (module, workload, who, metric) -> [values]
@@ -140,7 +156,7 @@ def main(argv):
     for module in ("stock", "rust"):
         for (m, w, who, metric), v in sorted(samples.items()):
             if m == module and w == "insns" and metric == "top":
-                parts = ", ".join(f"{fn} {n:g}" for fn, n in v[-1].items())
+                parts = ", ".join(f"{short_name(fn)} {n:g}" for fn, n in v[-1].items())
                 callees.append(f"- {module} `{who}`: {parts}")
 
     rows, summary = [], []

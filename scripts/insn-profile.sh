@@ -6,7 +6,7 @@
 # (the steady workload for 1 s) and has scripts/insn_profile.py count the
 # instructions of every call of the allocator's entry points. OUT gets
 # "# BENCH" lines as binder_bench prints them; OUT.serial is the console.
-# Takes about 4 minutes (8 with two running at once on 2 cores).
+# Takes about 4 minutes, also with two running at once.
 set -euo pipefail
 . "$(dirname "$0")/env.sh"
 
