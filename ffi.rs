@@ -100,22 +100,24 @@ pub(crate) const LRU_ROTATE: c_uint = bindings::lru_status_LRU_ROTATE;
 #[allow(improper_ctypes)]
 extern "C" {
     pub(crate) static mut binder_freelist: bindings::list_lru;
-    /// The `alloc_debug_mask` module parameter (read with volatile loads).
-    pub(crate) static binder_alloc_debug_mask: u32;
+    // `mut`: C writes these (sysfs, tracepoint registration); Rust only
+    // takes their addresses and reads them with volatile loads.
+    /// The `alloc_debug_mask` module parameter.
+    pub(crate) static mut binder_alloc_debug_mask: u32;
 
     // binder.c's tracepoints of the allocator (its CREATE_TRACE_POINTS);
     // only their keys are read, see `debug::trace!`.
-    pub(crate) static __tracepoint_binder_update_page_range: bindings::tracepoint;
-    pub(crate) static __tracepoint_binder_alloc_lru_start: bindings::tracepoint;
-    pub(crate) static __tracepoint_binder_alloc_lru_end: bindings::tracepoint;
-    pub(crate) static __tracepoint_binder_free_lru_start: bindings::tracepoint;
-    pub(crate) static __tracepoint_binder_free_lru_end: bindings::tracepoint;
-    pub(crate) static __tracepoint_binder_alloc_page_start: bindings::tracepoint;
-    pub(crate) static __tracepoint_binder_alloc_page_end: bindings::tracepoint;
-    pub(crate) static __tracepoint_binder_unmap_user_start: bindings::tracepoint;
-    pub(crate) static __tracepoint_binder_unmap_user_end: bindings::tracepoint;
-    pub(crate) static __tracepoint_binder_unmap_kernel_start: bindings::tracepoint;
-    pub(crate) static __tracepoint_binder_unmap_kernel_end: bindings::tracepoint;
+    pub(crate) static mut __tracepoint_binder_update_page_range: bindings::tracepoint;
+    pub(crate) static mut __tracepoint_binder_alloc_lru_start: bindings::tracepoint;
+    pub(crate) static mut __tracepoint_binder_alloc_lru_end: bindings::tracepoint;
+    pub(crate) static mut __tracepoint_binder_free_lru_start: bindings::tracepoint;
+    pub(crate) static mut __tracepoint_binder_free_lru_end: bindings::tracepoint;
+    pub(crate) static mut __tracepoint_binder_alloc_page_start: bindings::tracepoint;
+    pub(crate) static mut __tracepoint_binder_alloc_page_end: bindings::tracepoint;
+    pub(crate) static mut __tracepoint_binder_unmap_user_start: bindings::tracepoint;
+    pub(crate) static mut __tracepoint_binder_unmap_user_end: bindings::tracepoint;
+    pub(crate) static mut __tracepoint_binder_unmap_kernel_start: bindings::tracepoint;
+    pub(crate) static mut __tracepoint_binder_unmap_kernel_end: bindings::tracepoint;
 
     pub(crate) fn binder_alloc_debug_msg(mask: u32, site: c_uint, fmt: *const c_char, ...);
 
