@@ -4,8 +4,10 @@
 //! the C entry points that `binder.c` calls (`binder_alloc.h`).
 //!
 //! Per process, `struct binder_alloc` (C, embedded in `binder_proc`) holds
-//! only what C reads; the allocator's state ([`AllocState`]) is Rust memory
-//! created at the first mmap and freed at deferred release:
+//! only what C reads; the allocator's state ([`AllocState`]) is Rust memory,
+//! reference counted, created at the first mmap; deferred release drops the
+//! allocator's reference (a shrinker callback still unlocking its mutex may
+//! hold the last one):
 //! - [`range_alloc::Ranges`]: which ranges of the mapping are free or
 //!   allocated, under the allocator mutex;
 //! - [`page_range::PageRange`]: the page slots, their installation and
@@ -35,6 +37,7 @@ use kernel::bindings;
 use kernel::ffi::{c_int, c_ulong, c_void};
 use kernel::page::PAGE_SIZE;
 use kernel::prelude::*;
+use kernel::sync::{Arc, ArcBorrow};
 use kernel::types::Opaque;
 use lock::TryMutex;
 use mm::VmaRef;
@@ -129,6 +132,26 @@ pub(crate) struct AllocState {
     #[pin]
     inner: TryMutex<Inner>,
     pages: PageRange,
+}
+
+/// A new reference on the state of `alloc`, which must exist.
+///
+/// # Safety
+///
+/// `alloc` is live and its state exists and is not being dropped: the
+/// caller holds the state's mutex, or is binder.c between mmap and
+/// deferred_release.
+pub(crate) unsafe fn state_ref(alloc: *mut binder_alloc) -> Arc<AllocState> {
+    // SAFETY: `state` is only written with release stores by this code.
+    let field = unsafe { AtomicPtr::from_ptr(addr_of_mut!((*alloc).state)) };
+    let state = field
+        .load(Ordering::Acquire)
+        .cast_const()
+        .cast::<AllocState>();
+    // SAFETY: the pointer came from `Arc::into_raw` in mmap_setup, and the
+    // allocator's reference is not dropped during this call (caller).
+    let borrowed = unsafe { ArcBorrow::from_raw(state) };
+    borrowed.into()
 }
 
 /// The state of `alloc`, once mmap succeeded.
@@ -286,7 +309,7 @@ fn mmap_setup(
     let slots = pages.as_raw_slots();
     let ranges = Ranges::new(size, alloc_pid(alloc), GFP_KERNEL)
         .map_err(|e| release_claim((e, kernel::c_str!("alloc buffer struct"))))?;
-    let state = KBox::pin_init(
+    let state = Arc::pin_init(
         try_pin_init!(AllocState {
             inner <- TryMutex::new(Inner { ranges, pages_high: 0 }),
             pages,
@@ -295,15 +318,16 @@ fn mmap_setup(
     )
     .map_err(|e| release_claim((e, kernel::c_str!("alloc buffer struct"))))?;
 
-    // SAFETY: the state is never moved out of its box; it is turned back
-    // into a box only by deferred_release.
-    let state = KBox::into_raw(unsafe { Pin::into_inner_unchecked(state) });
+    // The allocator's reference, dropped by deferred_release (an Arc never
+    // moves its contents).
+    let state = Arc::into_raw(state);
     // SAFETY: `alloc` is live; readers see these after the release store
     // of `vma` (mmap's caller) or of `state`.
     unsafe {
         (*alloc).buffer = vma.start();
         (*alloc).pages = slots;
-        AtomicPtr::from_ptr(addr_of_mut!((*alloc).state)).store(state.cast(), Ordering::Release);
+        AtomicPtr::from_ptr(addr_of_mut!((*alloc).state))
+            .store(state.cast_mut().cast(), Ordering::Release);
     }
     Ok(())
 }
@@ -334,25 +358,49 @@ pub(crate) unsafe extern "C" fn binder_alloc_deferred_release(alloc: *mut binder
     // excluded by the mutex below.
     if let Some(state) = unsafe { state_of(alloc) } {
         let mut inner = state.inner.lock();
-        // Clear what the sender asked to clear before the pages go back.
-        inner.ranges.drain_allocated(|offset, size, buffer| {
-            if field!(buffer, clear_on_free) {
-                clear(&state.pages, offset, size);
-            }
-            buffers += 1;
-        });
-        pages = state.pages.release_all();
+        let leave_alone = inner
+            .ranges
+            .allocated()
+            .any(|(_, _, buffer)| !field!(buffer, transaction).is_null());
+        if leave_alone {
+            // binder.c still points a transaction at one of the buffers
+            // (the C allocator's BUG_ON): leave buffers and pages where
+            // they are, for good, and only keep the shrinker away.
+            // SAFETY: a C string literal.
+            unsafe {
+                ffi::binder_glue_warn_live_transaction(
+                    kernel::c_str!("binder_alloc_deferred_release: released").as_char_ptr(),
+                )
+            };
+            state.pages.unhook_all();
+        } else {
+            // Clear what the sender asked to clear before the pages go back.
+            inner.ranges.drain_allocated(|offset, size, buffer| {
+                if field!(buffer, clear_on_free) {
+                    clear(&state.pages, offset, size);
+                }
+                buffers += 1;
+            });
+            pages = state.pages.release_all();
+        }
         drop(inner);
-        let state_ptr = core::ptr::from_ref(state).cast_mut();
+        let state_ptr = core::ptr::from_ref(state);
         // SAFETY: `alloc` is live; nobody reads these any more: every slot
-        // is off the LRU, so the shrinker cannot reach the state.
+        // is off the LRU, so the shrinker cannot reach the state through
+        // them (one already past its trylock holds its own reference).
         unsafe {
             AtomicPtr::from_ptr(addr_of_mut!((*alloc).state)).store(null_mut(), Ordering::Release);
             (*alloc).pages = null_mut();
         }
-        // SAFETY: the state was leaked from a pinned box in mmap_setup and
-        // nothing references it any more.
-        drop(unsafe { KBox::from_raw(state_ptr) });
+        // SAFETY: the allocator's reference, from Arc::into_raw in
+        // mmap_setup, taken back once.
+        let state = unsafe { Arc::from_raw(state_ptr) };
+        if leave_alone {
+            // SAFETY: FFI call; the state is never freed from now on.
+            unsafe { ffi::binder_glue_quarantine(Arc::into_raw(state).cast()) };
+        } else {
+            drop(state);
+        }
     }
     // SAFETY: the grab taken at init, dropped once.
     unsafe {
@@ -534,6 +582,17 @@ pub(crate) unsafe extern "C" fn binder_alloc_free_buf(
     };
     // SAFETY: the caller passes a live buffer of ours.
     let buffer = unsafe { Buffer::from_c(c_buffer) };
+    if !field!(buffer, transaction).is_null() {
+        // The C allocator's BUG_ON: a transaction would write into a freed
+        // buffer. Keep the buffer allocated instead.
+        // SAFETY: a C string literal.
+        unsafe {
+            ffi::binder_glue_warn_live_transaction(
+                kernel::c_str!("binder_alloc_free_buf: freed").as_char_ptr(),
+            )
+        };
+        return;
+    }
     // SAFETY: `alloc` is live; `buffer` is set before `state` is published.
     let base = unsafe { (*alloc).buffer };
     let offset = field!(buffer, user_data).wrapping_sub(base);

@@ -21,6 +21,7 @@
 #include <linux/moduleparam.h>
 #include <linux/ratelimit.h>
 #include <linux/sched/mm.h>
+#include <linux/spinlock.h>
 #include <linux/seq_file.h>
 #include <linux/shrinker.h>
 #include <linux/slab.h>
@@ -36,24 +37,36 @@ u32 binder_alloc_debug_mask = 1U << 0;	/* Rust reads it too */
 module_param_named(alloc_debug_mask, binder_alloc_debug_mask, uint, 0644);
 
 #define BINDER_ALLOC_DEBUG_SITES 32
-static struct ratelimit_state binder_alloc_debug_rs[BINDER_ALLOC_DEBUG_SITES];
+/*
+ * As pr_info_ratelimited() limits each call site of the C allocator: at
+ * most DEFAULT_RATELIMIT_BURST lines per DEFAULT_RATELIMIT_INTERVAL. (A
+ * zeroed ratelimit_state has interval 0, which limits nothing.)
+ */
+static struct ratelimit_state binder_alloc_debug_rs[BINDER_ALLOC_DEBUG_SITES] = {
+	[0 ... BINDER_ALLOC_DEBUG_SITES - 1] =
+		RATELIMIT_STATE_INIT(binder_alloc_debug_rs, DEFAULT_RATELIMIT_INTERVAL,
+				     DEFAULT_RATELIMIT_BURST),
+};
 
 /*
  * pr_info_ratelimited() for one message of the allocator: @site picks the
  * ratelimit state, so each message is limited on its own as in C, where
  * every call site has its own.
  */
+static bool binder_alloc_msg_allowed(unsigned int site)
+{
+	if (WARN_ON_ONCE(site >= BINDER_ALLOC_DEBUG_SITES))
+		return false;
+	return __ratelimit(&binder_alloc_debug_rs[site]);
+}
+
 __printf(3, 4)
 void binder_alloc_debug_msg(u32 mask, unsigned int site, const char *fmt, ...)
 {
 	struct va_format vaf;
 	va_list args;
 
-	if (!(READ_ONCE(binder_alloc_debug_mask) & mask))
-		return;
-	if (WARN_ON_ONCE(site >= BINDER_ALLOC_DEBUG_SITES))
-		return;
-	if (!__ratelimit(&binder_alloc_debug_rs[site]))
+	if (!(READ_ONCE(binder_alloc_debug_mask) & mask) || !binder_alloc_msg_allowed(site))
 		return;
 	va_start(args, fmt);
 	vaf.fmt = fmt;
@@ -62,14 +75,76 @@ void binder_alloc_debug_msg(u32 mask, unsigned int site, const char *fmt, ...)
 	va_end(args);
 }
 
+/* pr_err() for the install path's errors, ratelimited per @site. */
+__printf(2, 3)
+void binder_alloc_err_msg(unsigned int site, const char *fmt, ...)
+{
+	struct va_format vaf;
+	va_list args;
+
+	if (!binder_alloc_msg_allowed(site))
+		return;
+	va_start(args, fmt);
+	vaf.fmt = fmt;
+	vaf.va = &args;
+	pr_err("%pV", &vaf);
+	va_end(args);
+}
+
+#ifdef BINDER_ALLOC_KUNIT
+/* Test build: the KUnit suite counts these instead of a WARN splat. */
+atomic_t binder_alloc_test_live_transaction_warnings = ATOMIC_INIT(0);
+#endif
+
 /*
- * Test only (tests/guest/binder_race.c): microseconds to wait between
- * allocating a page and inserting it, so that concurrent installers of one
- * page overlap and the -EBUSY path runs. 0 (the default) waits not at all.
+ * binder.c freed or released a buffer that a transaction still points to
+ * (the C allocator's BUG_ON(buffer->transaction)): warn once; the caller
+ * leaves the buffer alone.
+ */
+void binder_glue_warn_live_transaction(const char *what)
+{
+#ifdef BINDER_ALLOC_KUNIT
+	atomic_inc(&binder_alloc_test_live_transaction_warnings);
+	pr_info("test build: would warn: %s a buffer still used by a transaction\n", what);
+#else
+	WARN_ONCE(1, "%s a buffer still used by a transaction\n", what);
+#endif
+}
+
+/*
+ * Allocator states that teardown left alone (a buffer still used by a
+ * transaction): never freed, and kept on this list so that kmemleak knows
+ * they are not lost. A failed allocation here only costs that knowledge.
+ */
+struct binder_quarantined {
+	struct list_head entry;
+	const void *state;
+};
+static LIST_HEAD(binder_quarantine);
+static DEFINE_SPINLOCK(binder_quarantine_lock);
+
+void binder_glue_quarantine(const void *state)
+{
+	struct binder_quarantined *q = kmalloc(sizeof(*q), GFP_KERNEL);
+
+	if (!q)
+		return;
+	q->state = state;
+	spin_lock(&binder_quarantine_lock);
+	list_add(&q->entry, &binder_quarantine);
+	spin_unlock(&binder_quarantine_lock);
+}
+
+#ifdef BINDER_ALLOC_KUNIT
+/*
+ * Test build only (tests/guest/binder_race.c, binder_adversary.c):
+ * microseconds to wait between allocating a page and inserting it, so
+ * that concurrent installers of one page overlap and the -EBUSY path
+ * runs. 0 (the default) waits not at all.
  */
 static unsigned int install_race_delay_us;
 module_param(install_race_delay_us, uint, 0644);
-MODULE_PARM_DESC(install_race_delay_us, "test only: widen the page install race window");
+MODULE_PARM_DESC(install_race_delay_us, "test build only: widen the page install race window");
 
 void binder_glue_test_install_delay(void)
 {
@@ -78,6 +153,19 @@ void binder_glue_test_install_delay(void)
 	if (delay)
 		usleep_range(delay, delay + delay / 4 + 1);
 }
+
+/* Test build only: the KUnit suite's hook at enum binder_test_point. */
+binder_alloc_test_hook_t binder_alloc_test_hook_fn;
+
+void binder_alloc_test_hook(unsigned int point, struct binder_alloc *alloc,
+			    size_t index, void *arg)
+{
+	binder_alloc_test_hook_t fn = READ_ONCE(binder_alloc_test_hook_fn);
+
+	if (fn)
+		fn(point, alloc, index, arg);
+}
+#endif
 
 /* ---- mm ---------------------------------------------------------------- */
 
@@ -147,7 +235,9 @@ struct page *binder_glue_gup_nofault(struct mm_struct *mm, unsigned long addr)
 	struct page *page;
 	long npages;
 
-	npages = get_user_pages_remote(mm, addr, 1, FOLL_NOFAULT, &page, NULL);
+	/* FOLL_FORCE: found even where the receiver made it PROT_NONE. */
+	npages = get_user_pages_remote(mm, addr, 1, FOLL_NOFAULT | FOLL_FORCE,
+				       &page, NULL);
 	return npages == 1 ? page : NULL;
 }
 
@@ -350,6 +440,7 @@ static int binder_alloc_stats_show(struct seq_file *m, void *unused)
 	static const char *const names[] = {
 		"pages_installed", "install_races_recovered",
 		"pages_reclaimed", "install_errors", "pages_freed_unmapped",
+		"install_retries", "install_splits_repaired",
 	};
 	u64 values[ARRAY_SIZE(names)];
 	size_t i;

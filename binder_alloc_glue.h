@@ -17,7 +17,28 @@
 extern u32 binder_alloc_debug_mask;
 __printf(3, 4)
 void binder_alloc_debug_msg(u32 mask, unsigned int site, const char *fmt, ...);
+__printf(2, 3)
+void binder_alloc_err_msg(unsigned int site, const char *fmt, ...);
+void binder_glue_warn_live_transaction(const char *what);
+void binder_glue_quarantine(const void *state);
+
+#ifdef BINDER_ALLOC_KUNIT
+/* Test build only: where the allocator calls the KUnit suite's hook. */
+enum binder_test_point {
+	BINDER_TEST_BEFORE_INSERT,	/* slot seen empty under the mmap lock */
+	BINDER_TEST_AFTER_INSERT,	/* vm_insert_page() succeeded, not published */
+	BINDER_TEST_AFTER_BUSY,		/* vm_insert_page() gave -EBUSY, no lookup yet */
+	BINDER_TEST_SHRINKER_BEFORE_UNLOCK, /* page zapped, allocator mutex held */
+	BINDER_TEST_SHRINKER_AFTER_UNLOCK,  /* mutex released, callback not done */
+};
+typedef void (*binder_alloc_test_hook_t)(unsigned int point, struct binder_alloc *alloc,
+					 size_t index, void *arg);
+extern binder_alloc_test_hook_t binder_alloc_test_hook_fn;
+extern atomic_t binder_alloc_test_live_transaction_warnings;
 void binder_glue_test_install_delay(void);
+void binder_alloc_test_hook(unsigned int point, struct binder_alloc *alloc,
+			    size_t index, void *arg);
+#endif
 bool binder_glue_mmget_not_zero(struct mm_struct *mm);
 void binder_glue_mmput_async(struct mm_struct *mm);
 void binder_glue_mmgrab(struct mm_struct *mm);

@@ -39,6 +39,11 @@ pub(crate) enum Site {
     MmapFailed,
     ReleasePage,
     ReleaseSummary,
+    // Errors of the install path (pr_err, ratelimited like the rest).
+    InstallNoVma,
+    PageAllocFailed,
+    InsertFailed,
+    InstallUnstable,
 }
 
 /// Whether any of the bits of `mask` is enabled in `alloc_debug_mask`.
@@ -70,6 +75,56 @@ macro_rules! alloc_debug {
     };
 }
 pub(crate) use alloc_debug;
+
+/// Prints a C-format error message (pr_err), ratelimited per `$site`:
+/// a receiver can make these happen at will, so they must not flood the
+/// log.
+macro_rules! alloc_err {
+    ($site:expr, $fmt:literal $(, $arg:expr)* $(,)?) => {
+        // SAFETY: as in `alloc_debug!`.
+        unsafe {
+            $crate::ffi::binder_alloc_err_msg(
+                $site as kernel::ffi::c_uint,
+                kernel::c_str!($fmt).as_char_ptr() $(, $arg)*
+            )
+        }
+    };
+}
+pub(crate) use alloc_err;
+
+/// Points of the install and reclaim paths where a test build of the
+/// module calls the KUnit suite's hook (`binder_alloc_test_hook`), so
+/// that it can run a concurrent party's step there and make an
+/// interleaving deterministic. Same values as `enum binder_test_point`.
+#[cfg(binder_alloc_test)]
+#[repr(u32)]
+pub(crate) enum TestPoint {
+    BeforeInsert,
+    AfterInsert,
+    AfterBusy,
+    ShrinkerBeforeUnlock,
+    ShrinkerAfterUnlock,
+}
+
+/// Calls the test hook at `$point` in test builds; nothing otherwise
+/// (the arguments are not even evaluated).
+macro_rules! test_hook {
+    ($point:ident, $alloc:expr, $index:expr, $arg:expr) => {
+        #[cfg(binder_alloc_test)]
+        // SAFETY: the hook is the KUnit suite's; it gets a live allocator
+        // and the page being installed (install points) or the allocator's
+        // state (shrinker points).
+        unsafe {
+            $crate::ffi::binder_alloc_test_hook(
+                $crate::debug::TestPoint::$point as kernel::ffi::c_uint,
+                $alloc,
+                $index,
+                $arg,
+            )
+        };
+    };
+}
+pub(crate) use test_hook;
 
 /// Whether the tracepoint `tp` (one of binder.c's) has probes attached.
 #[inline]
@@ -112,19 +167,22 @@ pub(crate) enum Counter {
     PagesReclaimed,
     /// Installing a page failed; the error reached binder.c.
     InstallErrors,
-    /// The shrinker freed a page whose user mapping was already gone (the
-    /// mapping was unmapped or replaced, or the process exited): no zap.
+    /// The shrinker freed a page without a zap: the process had no users
+    /// left, or no mapping of this allocator was at the page's address
+    /// (unmapped, moved, replaced). Any PTE of the page elsewhere holds
+    /// its own reference.
     PagesFreedUnmapped,
+    /// An installer met -EBUSY, but the PTE was zapped before it could
+    /// take the page mapped there, and it inserted again.
+    InstallRetries,
+    /// An installer's page was mapped but the slot already held another
+    /// (whose PTE the receiver had zapped): it zapped its page and mapped
+    /// the slot's.
+    InstallSplitsRepaired,
 }
 
-const NR_COUNTERS: usize = 5;
-static COUNTERS: [AtomicU64; NR_COUNTERS] = [
-    AtomicU64::new(0),
-    AtomicU64::new(0),
-    AtomicU64::new(0),
-    AtomicU64::new(0),
-    AtomicU64::new(0),
-];
+const NR_COUNTERS: usize = 7;
+static COUNTERS: [AtomicU64; NR_COUNTERS] = [const { AtomicU64::new(0) }; NR_COUNTERS];
 
 pub(crate) fn count(counter: Counter) {
     COUNTERS[counter as usize].fetch_add(1, Ordering::Relaxed);

@@ -121,7 +121,19 @@ extern "C" {
 
     pub(crate) fn binder_alloc_debug_msg(mask: u32, site: c_uint, fmt: *const c_char, ...);
 
+    pub(crate) fn binder_alloc_err_msg(site: c_uint, fmt: *const c_char, ...);
+    pub(crate) fn binder_glue_warn_live_transaction(what: *const c_char);
+    pub(crate) fn binder_glue_quarantine(state: *const c_void);
+
+    #[cfg(binder_alloc_test)]
     pub(crate) fn binder_glue_test_install_delay();
+    #[cfg(binder_alloc_test)]
+    pub(crate) fn binder_alloc_test_hook(
+        point: c_uint,
+        alloc: *mut binder_alloc,
+        index: usize,
+        arg: *mut c_void,
+    );
     pub(crate) fn binder_glue_mmget_not_zero(mm: *mut bindings::mm_struct) -> bool;
     pub(crate) fn binder_glue_mmput_async(mm: *mut bindings::mm_struct);
     pub(crate) fn binder_glue_mmgrab(mm: *mut bindings::mm_struct);

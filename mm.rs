@@ -124,7 +124,9 @@ impl MmapReadGuard<'_> {
     }
 
     /// The page mapped at `addr`, without faulting anything in, with an
-    /// extra reference that [`GupPage`] drops.
+    /// extra reference that [`GupPage`] drops. Found whatever the VMA's
+    /// protection (FOLL_FORCE: the receiver may have made it PROT_NONE);
+    /// None if nothing is mapped there.
     pub(crate) fn get_user_page_nofault(&self, addr: usize) -> Option<GupPage> {
         // SAFETY: the mmap lock is held, as get_user_pages_remote() needs.
         let page = unsafe { ffi::binder_glue_gup_nofault(self.mm.as_raw(), addr) };
@@ -196,10 +198,25 @@ impl VmaRef {
     /// Maps `page` at `addr` (which must be inside this VMA). Errors are
     /// those of vm_insert_page(); -EBUSY means a page is already mapped.
     pub(crate) fn vm_insert_page(&self, addr: usize, page: &OwnedPage) -> Result {
+        // SAFETY: `page` is a valid order-0 page that we own for the call.
+        unsafe { self.vm_insert_borrowed_page(addr, page.page) }
+    }
+
+    /// As [`VmaRef::vm_insert_page`], for a page owned by somebody else;
+    /// the PTE takes a reference of its own.
+    ///
+    /// # Safety
+    ///
+    /// `page` is a valid order-0 page that stays allocated during the call.
+    pub(crate) unsafe fn vm_insert_borrowed_page(
+        &self,
+        addr: usize,
+        page: NonNull<bindings::page>,
+    ) -> Result {
         // SAFETY: the VMA is valid and its mmap lock is held (read mode is
-        // enough for vm_insert_page on a VM_MIXEDMAP mapping); the page is
-        // a valid order-0 page we own.
-        to_result(unsafe { ffi::binder_glue_vm_insert_page(self.as_raw(), addr, page.as_raw()) })
+        // enough for vm_insert_page on a VM_MIXEDMAP mapping); the caller
+        // guarantees the page.
+        to_result(unsafe { ffi::binder_glue_vm_insert_page(self.as_raw(), addr, page.as_ptr()) })
     }
 
     /// Removes the user mapping of the page at `addr`.

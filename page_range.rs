@@ -12,27 +12,60 @@
 //! - Lock order: mmap lock (read) -> allocator mutex -> LRU lock. The
 //!   shrinker runs under the LRU lock and only trylocks the other two.
 //! - A slot goes from free to installed only while a buffer covering it
-//!   is allocated, i.e. after new_buf took it off the LRU under the mutex.
+//!   is allocated, i.e. after new_buf took it off the LRU under the mutex,
+//!   and new_buf returns only after its installs are done. So while any
+//!   installer of a slot runs, the slot is in use: nobody reclaims it, and
+//!   a page published in it stays there until every installer is done.
 //!   Installation itself holds no allocator lock: pages are allocated
 //!   with no lock held, then inserted under the mmap lock in READ mode
 //!   (up to INSTALL_BATCH pages per acquisition).
 //! - The shrinker empties a slot and zaps the user PTE while holding the
 //!   allocator mutex, so an installer that finds a slot empty never meets
-//!   a stale PTE of a page being freed: -EBUSY from vm_insert_page always
-//!   means a concurrent installer won, and get_user_pages_remote() finds
-//!   its live page.
-//! - `page_ptr` is published with release and read with acquire.
+//!   a stale PTE of a page being freed: a page mapped in our VMA at a
+//!   slot's address while the slot is in use was put there by one of its
+//!   installers.
+//! - The receiver can zap its own PTEs at any moment under the mmap lock
+//!   in read mode (MADV_DONTNEED, the OOM reaper), so "the PTE is empty"
+//!   does not mean "the slot is empty". The slot is what the kernel writes
+//!   through; the PTE must never map another page of ours. Hence:
+//!   - `page_ptr` goes from NULL to a page only by compare-and-exchange
+//!     (release; read with acquire), under the mmap read lock, and is
+//!     checked again under it before each insert;
+//!   - an installer whose insert succeeded but whose publish finds another
+//!     page in the slot (the receiver zapped that page's PTE in between)
+//!     zaps its own page from the PTE and maps the slot's page instead;
+//!   - an installer whose insert met -EBUSY takes the mapped page with
+//!     get_user_pages_remote() and publishes it if the slot is still
+//!     empty (its allocation reference passes to the slot: the installer
+//!     that mapped it finds it published and keeps its reference there);
+//!     if the PTE was zapped before the lookup, it tries again;
+//!   - so when installers are done, a PTE maps the slot's page or nothing
+//!     (then the receiver gets SIGBUS, as with the C allocator after it
+//!     zapped its own mapping), and every page reference is owned: the
+//!     slot's allocation reference, one per PTE (vm_insert_page takes its
+//!     own), and transient ones of installers and GUP, dropped by them.
 //! - Every VMA found by address is checked to be this allocator's binder
 //!   mapping (vm_ops and vm_private_data recorded at mmap) before a page
 //!   is inserted into it or zapped from it.
+//! - Freeing a page without a zap is safe because every PTE holds its own
+//!   page reference: the slot's reference going away never frees a page
+//!   that some page table still maps. Such a PTE can outlive our view of
+//!   the mapping: munmap detaches the VMA before it clears the PTEs,
+//!   MREMAP_DONTUNMAP moves the PTEs to a new VMA and leaves ours empty,
+//!   MADV_DOFORK plus fork copies them into the child. The page then lives
+//!   until that mapping goes; it only ever holds this process's data.
 //! - Reclaim never leaves a page stuck: if the process's mm has no users,
 //!   or the address no longer holds this allocator's mapping (munmap, an
-//!   impostor mapped over it), no user mapping of the page is left and the
-//!   shrinker frees it without a zap. Only a failed trylock postpones a
-//!   page, and it goes to the tail of the LRU. (The C allocator of 6.12
-//!   leaves such pages at the head of the LRU forever.)
+//!   impostor mapped over it, mremap), the shrinker frees the page without
+//!   a zap (see above). Only a failed trylock postpones a page, and it goes
+//!   to the tail of the LRU. (The C allocator of 6.12 leaves such pages at
+//!   the head of the LRU forever.)
+//! - The shrinker holds a reference on the allocator's state from its
+//!   trylock of the mutex until after its unlock: deferred_release may take
+//!   the mutex as soon as it is released and drop the state, while
+//!   mutex_unlock() may still touch the mutex (mutex-design.rst).
 
-use crate::debug::{self, trace, Counter};
+use crate::debug::{self, alloc_err, test_hook, trace, Counter, Site};
 use crate::ffi::{self, binder_alloc, binder_lru_page};
 use crate::lru::{self, IsolateCtx};
 use crate::mm::{Mm, MmapReadGuard, OwnedPage, VmaRef};
@@ -46,6 +79,10 @@ use kernel::prelude::*;
 /// Most pages installed under one mmap read lock acquisition (the
 /// pages of a 64 KiB buffer).
 const INSTALL_BATCH: usize = 16;
+
+/// Inserts one installer tries for a page whose PTE the receiver keeps
+/// zapping between an -EBUSY and the lookup of the page mapped there.
+const INSERT_ATTEMPTS: usize = 8;
 
 /// Identity of a process's binder mapping, recorded at mmap time.
 ///
@@ -233,7 +270,11 @@ impl PageRange {
                 if self.installed(next).is_none() {
                     trace!(alloc_page_start, self.alloc_ptr(), next);
                     let Some(page) = OwnedPage::alloc_zeroed() else {
-                        pr_err!("{}: failed to allocate page\n", self.pid());
+                        alloc_err!(
+                            Site::PageAllocFailed,
+                            "%d: failed to allocate page\n",
+                            self.pid()
+                        );
                         debug::count(Counter::InstallErrors);
                         return Err(ENOMEM);
                     };
@@ -257,8 +298,11 @@ impl PageRange {
 
     /// Inserts allocated pages under one mmap read lock.
     fn insert_batch(&self, batch: &mut [Option<(usize, OwnedPage)>]) -> Result {
+        #[cfg(binder_alloc_test)]
         // SAFETY: FFI call; sleeps only when the test knob is set.
-        unsafe { ffi::binder_glue_test_install_delay() };
+        unsafe {
+            ffi::binder_glue_test_install_delay()
+        };
 
         // SAFETY: the allocator holds a grab reference on its mm until
         // deferred_release, which cannot run while a buffer is allocated.
@@ -275,8 +319,10 @@ impl PageRange {
         Ok(())
     }
 
-    /// Inserts `page` at slot `index` into the VMA found at its address, if
-    /// it is still our mapping. Called with the mmap lock held for read.
+    /// Makes slot `index` hold a page, inserting `page` into the VMA found
+    /// at its address if it is still our mapping and the slot still empty
+    /// (the protocol is in the module documentation). Called with the mmap
+    /// lock held for read; `page` is freed if the slot ends up with another.
     fn insert_page(&self, mmap: &MmapReadGuard<'_>, index: usize, page: OwnedPage) -> Result {
         let slot = self.slot(index).ok_or(EINVAL)?;
         let addr = self.start + index * PAGE_SIZE;
@@ -284,41 +330,133 @@ impl PageRange {
             .vma_lookup(addr)
             .filter(|vma| self.identity.matches(vma) && self.is_mapped());
         let Some(vma) = vma else {
-            pr_err!("{}: install of page {} failed, no vma\n", self.pid(), index);
+            alloc_err!(
+                Site::InstallNoVma,
+                "%d: install of page %zu failed, no vma\n",
+                self.pid(),
+                index
+            );
             return Err(ESRCH);
         };
+        let page_ptr = Self::page_ptr(slot);
 
-        match vma.vm_insert_page(addr, &page) {
-            Ok(()) => {
-                // INVARIANT: the slot owns the page's allocation reference;
-                // the user PTE holds its own.
-                Self::page_ptr(slot).store(page.into_raw().as_ptr(), Ordering::Release);
-                debug::count(Counter::PagesInstalled);
-                Ok(())
+        for _ in 0..INSERT_ATTEMPTS {
+            // Another installer may have published since our unlocked look.
+            if !page_ptr.load(Ordering::Acquire).is_null() {
+                return Ok(());
             }
-            Err(err) if err == EBUSY => {
-                // A concurrent installer mapped its page first: adopt it.
-                // Its allocation reference belongs to the slot (the winner
-                // publishes the same pointer); drop the reference GUP took.
-                drop(page);
-                let Some(found) = mmap.get_user_page_nofault(addr) else {
-                    pr_err!("{}: page {} busy but not found\n", self.pid(), index);
-                    return Err(ESRCH);
-                };
-                Self::page_ptr(slot).store(found.as_raw().as_ptr(), Ordering::Release);
-                debug::count(Counter::InstallRacesRecovered);
-                Ok(())
-            }
-            Err(err) => {
-                pr_err!(
-                    "{}: failed to insert page at offset {:#x} with {}\n",
-                    self.pid(),
-                    index * PAGE_SIZE,
-                    err.to_errno()
-                );
-                Err(err)
+            test_hook!(BeforeInsert, self.alloc_ptr(), index, page.as_raw().cast());
+            match vma.vm_insert_page(addr, &page) {
+                Ok(()) => {
+                    test_hook!(AfterInsert, self.alloc_ptr(), index, page.as_raw().cast());
+                    self.publish_inserted(vma, addr, page_ptr, page);
+                    return Ok(());
+                }
+                Err(err) if err == EBUSY => {
+                    test_hook!(AfterBusy, self.alloc_ptr(), index, page.as_raw().cast());
+                    if Self::adopt_mapped(mmap, addr, page_ptr) {
+                        return Ok(());
+                    }
+                    // The receiver zapped the PTE before we could look at
+                    // it: the slot is still empty, try again.
+                    debug::count(Counter::InstallRetries);
+                }
+                Err(err) => {
+                    alloc_err!(
+                        Site::InsertFailed,
+                        "%d: failed to insert page at offset %lx with %d\n",
+                        self.pid(),
+                        (index * PAGE_SIZE) as kernel::ffi::c_ulong,
+                        err.to_errno()
+                    );
+                    return Err(err);
+                }
             }
         }
+        alloc_err!(
+            Site::InstallUnstable,
+            "%d: page %zu kept being zapped during install\n",
+            self.pid(),
+            index
+        );
+        Err(EAGAIN)
+    }
+
+    /// Publishes `page`, which vm_insert_page() has just mapped at `addr`.
+    fn publish_inserted(
+        &self,
+        vma: &VmaRef,
+        addr: usize,
+        page_ptr: &AtomicPtr<bindings::page>,
+        page: OwnedPage,
+    ) {
+        let raw = page.as_raw();
+        match page_ptr.compare_exchange(
+            core::ptr::null_mut(),
+            raw,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        ) {
+            // Published by us, or already by an installer that met our
+            // page with -EBUSY and adopted it.
+            Ok(_) => self.keep_published(page),
+            Err(current) if current == raw => self.keep_published(page),
+            Err(current) => {
+                // The slot holds another installer's page, whose PTE the
+                // receiver zapped before our insert: the PTE would show a
+                // page the kernel never writes. Map the slot's page there
+                // instead. -EBUSY means another installer mapped a page
+                // after our zap; it repairs the PTE in turn.
+                vma.zap_page(addr);
+                if let Some(current) = NonNull::new(current) {
+                    // SAFETY: `current` is the slot's page, which stays
+                    // allocated while its buffer is (module documentation).
+                    let _ = unsafe { vma.vm_insert_borrowed_page(addr, current) };
+                }
+                debug::count(Counter::InstallSplitsRepaired);
+                // Our page: the zap dropped the PTE's reference, this
+                // drops the allocation reference.
+                drop(page);
+            }
+        }
+    }
+
+    fn keep_published(&self, page: OwnedPage) {
+        // INVARIANT: the slot owns the page's allocation reference; the
+        // user PTE holds its own.
+        let _ = page.into_raw();
+        debug::count(Counter::PagesInstalled);
+    }
+
+    /// After vm_insert_page() met -EBUSY: takes the page mapped at `addr`
+    /// and publishes it if the slot is still empty. False if the PTE was
+    /// zapped before the lookup and the slot is still empty.
+    fn adopt_mapped(
+        mmap: &MmapReadGuard<'_>,
+        addr: usize,
+        page_ptr: &AtomicPtr<bindings::page>,
+    ) -> bool {
+        let Some(found) = mmap.get_user_page_nofault(addr) else {
+            return !page_ptr.load(Ordering::Acquire).is_null();
+        };
+        let raw = found.as_raw().as_ptr();
+        match page_ptr.compare_exchange(
+            core::ptr::null_mut(),
+            raw,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        ) {
+            // The page's allocation reference belongs to the installer that
+            // mapped it; that installer finds it published and leaves it to
+            // the slot. Either way the reference GUP took is ours to drop.
+            Ok(_) => debug::count(Counter::InstallRacesRecovered),
+            Err(current) if current == raw => debug::count(Counter::InstallRacesRecovered),
+            // The slot holds another page: the one we found belongs to an
+            // installer whose publish fails, and which repairs the PTE.
+            Err(_) => {}
+        }
+        drop(found);
+        true
     }
 
     /// Whether the mapping still exists (vma_close clears it; both sides
@@ -401,6 +539,26 @@ impl PageRange {
     }
 }
 
+impl PageRange {
+    /// Takes every installed page off the LRU and leaves it in its slot:
+    /// for a state that teardown leaves alone (a buffer still referenced by
+    /// a transaction), so that the shrinker never reaches it again.
+    /// Called with the allocator mutex held.
+    pub(crate) fn unhook_all(&self) {
+        for index in 0..self.count {
+            let (Some(page), Some(slot)) = (self.installed(index), self.slot(index)) else {
+                continue;
+            };
+            let item = Self::lru_item(slot);
+            // SAFETY: live slot with this page; the mutex is held.
+            if unsafe { lru::is_on_lru(item) } {
+                // SAFETY: as above.
+                unsafe { lru::del(item, page) };
+            }
+        }
+    }
+}
+
 impl Drop for PageRange {
     fn drop(&mut self) {
         // SAFETY: allocated by binder_glue_pages_alloc and owned by us.
@@ -413,9 +571,11 @@ impl Drop for PageRange {
 ///
 /// Lifetime: a slot is on the LRU only while its allocator is alive;
 /// teardown takes every slot off the LRU (under the LRU lock, which we
-/// hold) before freeing anything. Once we hold the allocator's mutex,
-/// teardown cannot pass its own lock of it, so the allocator stays alive
-/// until we release the mutex. After that nothing of it is touched.
+/// hold) before it drops the state. Once we hold the allocator's mutex we
+/// take our own reference on the state, so that the mutex outlives our
+/// unlock of it even if teardown takes the mutex the moment we release it
+/// and finishes first. Nothing of the C allocator (`alloc`, binder.c's
+/// memory) is touched after the unlock.
 ///
 /// # Safety
 ///
@@ -450,7 +610,7 @@ pub(crate) unsafe extern "C" fn binder_alloc_rs_free_page(
     // SAFETY: the allocator's grab reference keeps the mm allocated.
     let mm = unsafe { Mm::from_raw((*alloc).mm) };
     // No users: the address space is torn down (exit_mmap removes every
-    // PTE, and each PTE holds its own page reference), so no zap is needed.
+    // PTE, and each PTE held its own page reference), so no zap is needed.
     let mm = mm.mmget_not_zero();
     let mmap = match &mm {
         Some(mm) => match mm.mmap_read_trylock() {
@@ -462,13 +622,17 @@ pub(crate) unsafe extern "C" fn binder_alloc_rs_free_page(
     let Some(guard) = state.inner.try_lock() else {
         return ffi::LRU_ROTATE;
     };
+    // SAFETY: we hold the mutex: deferred_release, which drops the
+    // allocator's own reference only after taking the mutex, has not.
+    let keep_state = unsafe { crate::state_ref(alloc) };
 
     // SAFETY: `slot` lies within the allocator's slot array.
     let index = unsafe { slot.offset_from(pages.as_raw_slots()) } as usize;
     let addr = pages.start + index * PAGE_SIZE;
-    // Zap only through this allocator's own mapping. Anything else at the
-    // address (nothing, or an impostor mapped after munmap) means our user
-    // mapping of the page is gone: munmap removed the PTE.
+    // Zap only through this allocator's own mapping. Nothing of ours at
+    // the address (munmap, mremap, an impostor mapped there) means no PTE
+    // of the page is reachable through our mapping any more; any PTE left
+    // elsewhere holds its own reference (module documentation).
     let vma = mmap
         .as_ref()
         .and_then(|mmap| mmap.vma_lookup(addr))
@@ -492,12 +656,21 @@ pub(crate) unsafe extern "C" fn binder_alloc_rs_free_page(
     } else {
         debug::count(Counter::PagesFreedUnmapped);
     }
+    #[cfg(binder_alloc_test)]
+    let state_arg = core::ptr::from_ref(&*keep_state)
+        .cast_mut()
+        .cast::<c_void>();
+    test_hook!(ShrinkerBeforeUnlock, alloc, index, state_arg);
     // The zap is done: only now may an installer see the slot empty.
     drop(guard);
+    test_hook!(ShrinkerAfterUnlock, alloc, index, state_arg);
     drop(mmap);
     drop(mm);
     drop(page);
     debug::count(Counter::PagesReclaimed);
+    // May be the last reference (teardown finished meanwhile): frees the
+    // state, which may sleep, so before the LRU lock is taken again.
+    drop(keep_state);
     drop(relock);
     ffi::LRU_REMOVED_RETRY
 }

@@ -36,6 +36,9 @@ log="$out/build.log"
 bad=0
 while IFS= read -r line; do
 	case "$line" in
+	"# CONFIG_"*" is not set")
+		opt=${line#\# }; opt=${opt%% *}
+		grep -q "^$opt=" "$out/.config" && { echo "build-kernel: $opt is set, fragment wants it off" >&2; bad=1; } ;;
 	CONFIG_*=n) opt=${line%%=*}; grep -q "^$opt=" "$out/.config" && { echo "build-kernel: $opt is set, fragment wants n" >&2; bad=1; } ;;
 	CONFIG_*) grep -qxF "$line" "$out/.config" || { echo "build-kernel: '$line' did not take (missing dependency?)" >&2; bad=1; } ;;
 	esac

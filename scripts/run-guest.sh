@@ -19,13 +19,27 @@ extra=${GUEST_APPEND:-}
 append="console=ttyS0 panic=-1 oops=panic log_buf_len=8M printk.devkmsg=on"
 append="$append testmod=$module testplan=$plan $extra"
 
+# Two NUMA nodes, one vCPU and half the memory each, as a device kernel
+# with NUMA sees them: list_lru keeps one list per node and a page goes on
+# its own node's list.
+case "$mem" in
+*G) mib=$((${mem%G} * 1024)) ;;
+*M) mib=${mem%M} ;;
+*) die "guest memory '$mem' must end in M or G" ;;
+esac
+half=$((mib / 2))
+numa=(-object "memory-backend-ram,id=node0,size=${half}M"
+	-object "memory-backend-ram,id=node1,size=$((mib - half))M"
+	-numa node,nodeid=0,cpus=0,memdev=node0
+	-numa node,nodeid=1,cpus=1,memdev=node1)
+
 rc=0
 if [ "${INTERACTIVE:-0}" = 1 ]; then
-	exec qemu-system-x86_64 -m "$mem" -smp 2 -nographic -no-reboot \
+	exec qemu-system-x86_64 -m "${mib}M" -smp 2,sockets=2,cores=1,threads=1 "${numa[@]}" -nographic -no-reboot \
 		-kernel "$kernel" -initrd "$initrd" -append "$append testshell=1"
 fi
 timeout --foreground -k 10 "$timeout_s" \
-	qemu-system-x86_64 -m "$mem" -smp 2 -display none -serial stdio \
+	qemu-system-x86_64 -m "${mib}M" -smp 2,sockets=2,cores=1,threads=1 "${numa[@]}" -display none -serial stdio \
 	-monitor none -no-reboot -kernel "$kernel" -initrd "$initrd" \
 	-append "$append" </dev/null >"$log" 2>&1 || rc=$?
 if [ $rc -eq 124 ] || [ $rc -eq 137 ]; then

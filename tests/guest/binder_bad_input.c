@@ -3,12 +3,19 @@
  * binder_bad_input: what user space can get wrong must fail cleanly and
  * leave the allocator working: sizes that overflow or cannot fit, freeing
  * pointers that are not buffers (or twice), mapping twice or writable, and
- * a transaction to a process that unmapped its binder mapping.
+ * a transaction to a process that unmapped its binder mapping. Bad calls
+ * must not flood the kernel log: the allocator's messages are ratelimited
+ * as the C allocator's are (each message at most DEFAULT_RATELIMIT_BURST,
+ * 10, times per 5 s).
  *
  * Every case ends with an echo that must still work, data checked.
  * Output: KTAP on stdout.
  */
+#include <sys/klog.h>
 #include "binder_service.h"
+
+#define FLOOD_CALLS 200
+#define RATELIMIT_BURST 10
 
 /* A raw transaction with arbitrary sizes; returns the final BR_ code. */
 static long call_sizes(binder_size_t data_size, binder_size_t offsets_size)
@@ -42,6 +49,53 @@ static long call_sizes(binder_size_t data_size, binder_size_t offsets_size)
 	return (long)ev.cmd;
 }
 
+/*
+ * Kernel log lines after the last line containing @marker that contain
+ * @a or @b; -1 if the log cannot be read.
+ */
+static int log_lines_after(const char *marker, const char *a, const char *b)
+{
+	int size = klogctl(10 /* SYSLOG_ACTION_SIZE_BUFFER */, NULL, 0), n = 0, len;
+	char *buf, *p, *line;
+
+	if (size <= 0 || !(buf = malloc(size + 1)))
+		return -1;
+	len = klogctl(3 /* SYSLOG_ACTION_READ_ALL */, buf, size);
+	if (len < 0) {
+		free(buf);
+		return -1;
+	}
+	buf[len] = 0;
+	p = buf;
+	for (char *m = strstr(p, marker); m; m = strstr(m + 1, marker))
+		p = m;
+	for (line = strtok(p, "\n"); line; line = strtok(NULL, "\n"))
+		if (strstr(line, a) || strstr(line, b))
+			n++;
+	free(buf);
+	return n;
+}
+
+/*
+ * Calls that cannot fit, FLOOD_CALLS of them at once: each makes the
+ * allocator print two messages (USER_ERROR, on by default), which the
+ * ratelimit must cut to a burst each.
+ */
+static void log_flood_limited(void)
+{
+	static const char marker[] = "binder_bad_input: log flood begins";
+	int lines, refused = 0;
+
+	write_file("/dev/kmsg", marker);
+	for (int i = 0; i < FLOOD_CALLS; i++)
+		refused += call_sizes(2 * map_size, 0) == BR_FAILED_REPLY;
+	lines = log_lines_after(marker, "failed, no address space", "allocated: ");
+	ktap_diag("%d calls refused, %d allocator lines in the kernel log", refused, lines);
+	ktap_result(refused == FLOOD_CALLS && lines >= 1 && lines <= 2 * RATELIMIT_BURST,
+		    "log_flood_ratelimited", "%d lines for %d refused calls (at most %d)", lines,
+		    refused, 2 * RATELIMIT_BURST);
+}
+
 static void still_works(const char *name)
 {
 	char why[128];
@@ -55,7 +109,7 @@ int main(void)
 	long ret;
 	void *m;
 
-	ktap_header(14);
+	ktap_header(15);
 	ret = service_start();
 	ktap_result(ret == 0, "service_start", ret ? "%s" : NULL, strerror((int)-ret));
 	if (ret)
@@ -71,6 +125,7 @@ int main(void)
 	/* Larger than any mapping: -ENOSPC inside. */
 	ret = call_sizes((binder_size_t)1 << 40, 0);
 	ktap_result(ret == BR_FAILED_REPLY, "huge_size_refused", "got %s", br_name(ret));
+	log_flood_limited();
 	still_works("echo_after_bad_sizes");
 
 	/* Pointers that are no buffer: inside the mapping, and outside. */

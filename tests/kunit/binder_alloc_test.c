@@ -14,6 +14,8 @@
 #include <kunit/test.h>
 #include <linux/anon_inodes.h>
 #include <linux/file.h>
+#include <linux/completion.h>
+#include <linux/delay.h>
 #include <linux/kthread.h>
 #include <linux/list_lru.h>
 #include <linux/mm.h>
@@ -113,12 +115,48 @@ static void bat_unmap(struct bat *ctx)
 	ctx->unmapped = true;
 }
 
+/*
+ * Scripted interleavings: the allocator of the test build calls
+ * binder_alloc_test_hook_fn at fixed points of its install and reclaim
+ * paths (enum binder_test_point); a case's script plays the concurrent
+ * party there (another installer, the receiver zapping its own PTE). Only
+ * the calls of @task run the script (NULL: any task).
+ */
+struct hook_script {
+	struct task_struct *task;
+	void (*fn)(struct hook_script *s, unsigned int point, size_t index, void *arg);
+	struct bat *ctx;
+};
+
+static struct hook_script *hook_script;
+
+static void run_hook(unsigned int point, struct binder_alloc *alloc, size_t index, void *arg)
+{
+	struct hook_script *s = READ_ONCE(hook_script);
+
+	if (s && (!s->task || s->task == current))
+		s->fn(s, point, index, arg);
+}
+
+static void set_hook(struct hook_script *s)
+{
+	WRITE_ONCE(hook_script, s);
+	WRITE_ONCE(binder_alloc_test_hook_fn, run_hook);
+}
+
+static void clear_hook(void)
+{
+	WRITE_ONCE(binder_alloc_test_hook_fn, NULL);
+	WRITE_ONCE(hook_script, NULL);
+}
+
 static void bat_exit(struct kunit *test)
 {
 	struct bat *ctx = test->priv;
 
 	binder_alloc_test_fail_page_alloc = false;
 	binder_alloc_test_insert_error = 0;
+	clear_hook();
 	if (!ctx)
 		return;
 	if (!IS_ERR_OR_NULL(ctx->file)) {
@@ -166,13 +204,41 @@ static void reclaim_all(void)
 
 static u64 alloc_stat(size_t which)
 {
-	u64 values[5];
+	u64 values[7];
 
 	binder_alloc_rs_read_stats(values, ARRAY_SIZE(values));
 	return values[which];
 }
 
-enum { ST_INSTALLED, ST_RACES, ST_RECLAIMED, ST_ERRORS, ST_FREED_UNMAPPED };
+enum {
+	ST_INSTALLED, ST_RACES, ST_RECLAIMED, ST_ERRORS, ST_FREED_UNMAPPED,
+	ST_RETRIES, ST_SPLITS_REPAIRED,
+};
+
+/*
+ * The page the test's address space maps at slot @i's address, or NULL.
+ * Only compared, never used: no reference is kept. Call with the mmap
+ * lock not held.
+ */
+static struct page *mapped_page(struct bat *ctx, size_t i)
+{
+	unsigned long addr = ctx->alloc.buffer + i * PAGE_SIZE;
+	struct page *page;
+	long n;
+
+	mmap_read_lock(ctx->mm);
+	n = get_user_pages_remote(ctx->mm, addr, 1, FOLL_NOFAULT | FOLL_FORCE, &page, NULL);
+	mmap_read_unlock(ctx->mm);
+	if (n != 1)
+		return NULL;
+	put_page(page);
+	return page;
+}
+
+static struct page *slot_page(struct bat *ctx, size_t i)
+{
+	return READ_ONCE(ctx->alloc.pages[i].page_ptr);
+}
 
 /* ---- bookkeeping ---------------------------------------------------------- */
 
@@ -528,6 +594,382 @@ static void ebusy_race_adopts_page(struct kunit *test)
 	binder_alloc_free_buf(&ctx->alloc, a);
 }
 
+
+/* ---- the receiver's own zaps during installation ------------------------ */
+
+/*
+ * Installer T1 maps P1 and publishes it; the receiver zaps the PTE
+ * (MADV_DONTNEED); T2, which had seen the slot empty, maps P2. Without a
+ * check at publication T2 would overwrite the slot: P1's reference lost,
+ * the slot naming a page the receiver does not map. Scripted: the hook
+ * plays T1 and the receiver right before the real installer (T2) inserts;
+ * with late_publish T1 publishes only after T2's insert.
+ */
+struct split_script {
+	struct hook_script h;
+	bool late_publish;
+	int step;
+	struct page *p1;	/* T1's page; its allocation reference is ours */
+	struct page *p2;	/* T2's page, with an extra reference of ours */
+};
+
+static void split_hook(struct hook_script *h, unsigned int point, size_t index, void *arg)
+{
+	struct split_script *s = container_of(h, struct split_script, h);
+	struct bat *ctx = h->ctx;
+	unsigned long addr = ctx->alloc.buffer + index * PAGE_SIZE;
+	/* The installer holds the mmap lock for read: so do we. */
+	struct vm_area_struct *vma = vma_lookup(ctx->mm, addr);
+
+	if (point == BINDER_TEST_BEFORE_INSERT && s->step == 0 && vma) {
+		s->step = 1;
+		if (vm_insert_page(vma, addr, s->p1))
+			return;
+		if (!s->late_publish)
+			smp_store_release(&ctx->alloc.pages[index].page_ptr, s->p1);
+		zap_page_range_single(vma, addr, PAGE_SIZE, NULL);
+		s->p2 = arg;
+		get_page(s->p2);
+		s->step = 2;
+	} else if (point == BINDER_TEST_AFTER_INSERT && s->step == 2 && s->late_publish) {
+		smp_store_release(&ctx->alloc.pages[index].page_ptr, s->p1);
+		s->step = 3;
+	}
+}
+
+static const bool split_params[] = { false, true };
+
+static void split_desc(const bool *late, char *desc)
+{
+	snprintf(desc, KUNIT_PARAM_DESC_SIZE, "%s",
+		 *late ? "t1_publishes_after_t2_inserts" : "t1_publishes_before_zap");
+}
+KUNIT_ARRAY_PARAM(split, split_params, split_desc);
+
+static void zap_between_installers_keeps_slot_and_pte(struct kunit *test)
+{
+	struct bat *ctx = ctx_of(test);
+	struct split_script s = {
+		.h = { .task = current, .fn = split_hook, .ctx = ctx },
+		.late_publish = *(const bool *)test->param_value,
+	};
+	u64 repaired = alloc_stat(ST_SPLITS_REPAIRED);
+	struct binder_buffer *a;
+
+	s.p1 = alloc_page(GFP_KERNEL | __GFP_ZERO);
+	KUNIT_ASSERT_NOT_NULL(test, s.p1);
+	set_hook(&s.h);
+	a = new_buf(test, 100, false);
+	clear_hook();
+	KUNIT_ASSERT_FALSE(test, IS_ERR(a));
+	KUNIT_ASSERT_EQ(test, s.step, s.late_publish ? 3 : 2);
+
+	/* The slot kept T1's page, and the PTE maps that same page again. */
+	KUNIT_EXPECT_PTR_EQ(test, slot_page(ctx, 0), s.p1);
+	KUNIT_EXPECT_PTR_EQ(test, mapped_page(ctx, 0), s.p1);
+	KUNIT_EXPECT_EQ(test, alloc_stat(ST_SPLITS_REPAIRED) - repaired, 1);
+	/* P1: the slot's reference and the PTE's. P2: only ours is left. */
+	KUNIT_EXPECT_EQ(test, page_count(s.p1), 2);
+	KUNIT_EXPECT_EQ(test, page_count(s.p2), 1);
+	/* The data path writes the page the receiver maps. */
+	KUNIT_EXPECT_EQ(test, binder_alloc_copy_to_buffer(&ctx->alloc, a, 0, "abcd", 4), 0);
+	KUNIT_EXPECT_MEMEQ(test, (char *)page_address(s.p1), "abcd", 4);
+	put_page(s.p2);
+	binder_alloc_free_buf(&ctx->alloc, a);
+	reclaim_all();
+	KUNIT_EXPECT_FALSE(test, page_installed(ctx, 0));
+}
+
+/*
+ * -EBUSY, then the receiver zaps the PTE before the loser looks the page
+ * up: GUP finds nothing although the receiver is alive. The installer
+ * must try again, not report the process dead (-ESRCH).
+ */
+struct busy_zap_script {
+	struct hook_script h;
+	int step;
+	struct page *w;		/* the "winner's" page, never published */
+	struct page *mine;	/* the real installer's page (extra ref) */
+};
+
+static void busy_zap_hook(struct hook_script *h, unsigned int point, size_t index, void *arg)
+{
+	struct busy_zap_script *s = container_of(h, struct busy_zap_script, h);
+	struct bat *ctx = h->ctx;
+	unsigned long addr = ctx->alloc.buffer + index * PAGE_SIZE;
+	struct vm_area_struct *vma = vma_lookup(ctx->mm, addr);
+
+	if (!vma)
+		return;
+	if (point == BINDER_TEST_BEFORE_INSERT && s->step == 0) {
+		if (!vm_insert_page(vma, addr, s->w))
+			s->step = 1;
+	} else if (point == BINDER_TEST_AFTER_BUSY && s->step == 1) {
+		zap_page_range_single(vma, addr, PAGE_SIZE, NULL);
+		s->step = 2;
+	} else if (point == BINDER_TEST_AFTER_INSERT && s->step == 2) {
+		s->mine = arg;
+		get_page(s->mine);
+		s->step = 3;
+	}
+}
+
+static void ebusy_then_zap_retries(struct kunit *test)
+{
+	struct bat *ctx = ctx_of(test);
+	struct busy_zap_script s = { .h = { .task = current, .fn = busy_zap_hook, .ctx = ctx } };
+	u64 retries = alloc_stat(ST_RETRIES);
+	struct binder_buffer *a;
+
+	s.w = alloc_page(GFP_KERNEL | __GFP_ZERO);
+	KUNIT_ASSERT_NOT_NULL(test, s.w);
+	set_hook(&s.h);
+	a = new_buf(test, 100, false);
+	clear_hook();
+	KUNIT_ASSERT_FALSE(test, IS_ERR(a));
+	KUNIT_ASSERT_EQ(test, s.step, 3);
+	KUNIT_EXPECT_EQ(test, alloc_stat(ST_RETRIES) - retries, 1);
+	KUNIT_EXPECT_PTR_EQ(test, slot_page(ctx, 0), s.mine);
+	KUNIT_EXPECT_PTR_EQ(test, mapped_page(ctx, 0), s.mine);
+	/* Ours: slot + PTE + the script's. The winner's: only its own. */
+	KUNIT_EXPECT_EQ(test, page_count(s.mine), 3);
+	KUNIT_EXPECT_EQ(test, page_count(s.w), 1);
+	put_page(s.mine);
+	__free_page(s.w);
+	binder_alloc_free_buf(&ctx->alloc, a);
+}
+
+/*
+ * Two real installers of one page: A maps its page and stops before
+ * publishing; B meets -EBUSY, adopts A's page through GUP and publishes
+ * it; then A publishes, finds its own page there and leaves its
+ * allocation reference to the slot.
+ */
+struct two_installers {
+	struct hook_script h;
+	struct completion a_inserted, b_done, a_done;
+	struct page *a_page;
+	struct binder_buffer *a_buf;
+};
+
+static void two_installers_hook(struct hook_script *h, unsigned int point, size_t index, void *arg)
+{
+	struct two_installers *t = container_of(h, struct two_installers, h);
+
+	if (point != BINDER_TEST_AFTER_INSERT || t->a_page)
+		return;
+	t->a_page = arg;
+	get_page(t->a_page);
+	complete(&t->a_inserted);
+	wait_for_completion(&t->b_done);
+}
+
+static int installer_a(void *data)
+{
+	struct two_installers *t = data;
+
+	kthread_use_mm(t->h.ctx->mm);
+	t->a_buf = binder_alloc_new_buf(&t->h.ctx->alloc, 100, 0, 0, 0);
+	kthread_unuse_mm(t->h.ctx->mm);
+	complete(&t->a_done);
+	return 0;
+}
+
+static void ebusy_two_real_installers(struct kunit *test)
+{
+	struct bat *ctx = ctx_of(test);
+	struct two_installers t = { .h = { .fn = two_installers_hook, .ctx = ctx } };
+	u64 races = alloc_stat(ST_RACES);
+	struct task_struct *a;
+	struct binder_buffer *b;
+
+	init_completion(&t.a_inserted);
+	init_completion(&t.b_done);
+	init_completion(&t.a_done);
+	a = kthread_create(installer_a, &t, "bat_installer_a");
+	KUNIT_ASSERT_FALSE(test, IS_ERR(a));
+	t.h.task = a;
+	set_hook(&t.h);
+	wake_up_process(a);
+	if (!wait_for_completion_timeout(&t.a_inserted, 10 * HZ)) {
+		clear_hook();
+		KUNIT_FAIL(test, "installer A never inserted");
+		complete(&t.b_done);
+		wait_for_completion(&t.a_done);
+		return;
+	}
+	/* B, while A sits between its insert and its publish. */
+	b = new_buf(test, 200, false);
+	complete(&t.b_done);
+	wait_for_completion(&t.a_done);
+	clear_hook();
+	KUNIT_ASSERT_FALSE(test, IS_ERR(b));
+	KUNIT_ASSERT_FALSE(test, IS_ERR(t.a_buf));
+	KUNIT_EXPECT_EQ(test, alloc_stat(ST_RACES) - races, 1);
+	KUNIT_EXPECT_PTR_EQ(test, slot_page(ctx, 0), t.a_page);
+	KUNIT_EXPECT_PTR_EQ(test, mapped_page(ctx, 0), t.a_page);
+	/* Slot + PTE + the script's; GUP's reference was dropped. */
+	KUNIT_EXPECT_EQ(test, page_count(t.a_page), 3);
+	put_page(t.a_page);
+	binder_alloc_free_buf(&ctx->alloc, b);
+	binder_alloc_free_buf(&ctx->alloc, t.a_buf);
+}
+
+/* ---- teardown against the shrinker --------------------------------------- */
+
+/*
+ * The window of mutex-design.rst: the shrinker callback releases the
+ * allocator mutex; deferred_release, waiting for it, takes it, finishes
+ * and drops the state while the callback has not returned from its
+ * unlock. Scripted: K1 (the shrinker) stops before and after its unlock,
+ * K2 (deferred_release) runs to the end in between. The state must still
+ * be allocated after K2 returned (KASAN checks the read below), and K2
+ * must have waited for K1's unlock.
+ */
+struct unlock_window {
+	struct hook_script h;
+	struct completion k1_locked, go_unlock, k1_unlocked, go_finish, k1_done, k2_done;
+	const u8 *state;
+};
+
+static void unlock_window_hook(struct hook_script *h, unsigned int point, size_t index, void *arg)
+{
+	struct unlock_window *w = container_of(h, struct unlock_window, h);
+
+	if (point == BINDER_TEST_SHRINKER_BEFORE_UNLOCK) {
+		w->state = arg;
+		complete(&w->k1_locked);
+		wait_for_completion(&w->go_unlock);
+	} else if (point == BINDER_TEST_SHRINKER_AFTER_UNLOCK) {
+		complete(&w->k1_unlocked);
+		wait_for_completion(&w->go_finish);
+	}
+}
+
+static int shrinker_k1(void *data)
+{
+	struct unlock_window *w = data;
+
+	reclaim_all();
+	complete(&w->k1_done);
+	return 0;
+}
+
+static int release_k2(void *data)
+{
+	struct unlock_window *w = data;
+
+	binder_alloc_deferred_release(&w->h.ctx->alloc);
+	complete(&w->k2_done);
+	return 0;
+}
+
+static void shrinker_unlock_outlives_release(struct kunit *test)
+{
+	struct bat *ctx = ctx_of(test);
+	struct unlock_window w = { .h = { .fn = unlock_window_hook, .ctx = ctx } };
+	struct binder_buffer *a = new_buf(test, PAGE_SIZE, false);
+	struct task_struct *k1, *k2;
+	bool k2_waited, k2_finished;
+
+	KUNIT_ASSERT_FALSE(test, IS_ERR(a));
+	binder_alloc_free_buf(&ctx->alloc, a);
+	KUNIT_ASSERT_TRUE(test, page_on_lru(ctx, 0));
+	bat_unmap(ctx);
+	init_completion(&w.k1_locked);
+	init_completion(&w.go_unlock);
+	init_completion(&w.k1_unlocked);
+	init_completion(&w.go_finish);
+	init_completion(&w.k1_done);
+	init_completion(&w.k2_done);
+	k1 = kthread_create(shrinker_k1, &w, "bat_shrinker");
+	KUNIT_ASSERT_FALSE(test, IS_ERR(k1));
+	w.h.task = k1;
+	set_hook(&w.h);
+	wake_up_process(k1);
+	if (!wait_for_completion_timeout(&w.k1_locked, 10 * HZ)) {
+		clear_hook();
+		KUNIT_FAIL(test, "the shrinker never reached our page");
+		return;
+	}
+	k2 = kthread_run(release_k2, &w, "bat_release");
+	if (IS_ERR(k2)) {
+		complete(&w.go_unlock);
+		complete(&w.go_finish);
+		wait_for_completion(&w.k1_done);
+		clear_hook();
+		KUNIT_FAIL(test, "no release thread");
+		return;
+	}
+	/* K2 must wait for the mutex K1 holds. */
+	msleep(100);
+	k2_waited = !completion_done(&w.k2_done);
+	complete(&w.go_unlock);
+	wait_for_completion(&w.k1_unlocked);
+	/* K1 has released the mutex but not returned: K2 finishes now. */
+	k2_finished = wait_for_completion_timeout(&w.k2_done, 10 * HZ);
+	KUNIT_EXPECT_TRUE(test, k2_waited);
+	KUNIT_EXPECT_TRUE(test, k2_finished);
+	KUNIT_EXPECT_PTR_EQ(test, ctx->alloc.state, NULL);
+	/* Still allocated: K1's reference keeps it (KASAN checks the read). */
+	KUNIT_EXPECT_NOT_NULL(test, w.state);
+	if (w.state)
+		(void)READ_ONCE(*w.state);
+	complete(&w.go_finish);
+	wait_for_completion(&w.k1_done);
+	if (!k2_finished)
+		wait_for_completion(&w.k2_done);
+	clear_hook();
+}
+
+/* ---- buffers a transaction still uses --------------------------------------- */
+
+/* The C allocator's BUG_ON(buffer->transaction): warn, leave it alone. */
+static void free_with_live_transaction_left_alone(struct kunit *test)
+{
+	struct bat *ctx = ctx_of(test);
+	struct binder_buffer *a = new_buf(test, 100, false);
+	int warnings = atomic_read(&binder_alloc_test_live_transaction_warnings);
+
+	KUNIT_ASSERT_FALSE(test, IS_ERR(a));
+	a->transaction = (struct binder_transaction *)a;
+	binder_alloc_free_buf(&ctx->alloc, a);
+	KUNIT_EXPECT_EQ(test, atomic_read(&binder_alloc_test_live_transaction_warnings) - warnings, 1);
+	KUNIT_EXPECT_EQ(test, binder_alloc_get_allocated_count(&ctx->alloc), 1);
+	KUNIT_EXPECT_TRUE(test, page_installed(ctx, 0));
+	KUNIT_EXPECT_FALSE(test, page_on_lru(ctx, 0));
+	a->transaction = NULL;
+	binder_alloc_free_buf(&ctx->alloc, a);
+	KUNIT_EXPECT_EQ(test, binder_alloc_get_allocated_count(&ctx->alloc), 0);
+}
+
+/*
+ * At release: warn, and leave the whole allocator state (buffers, pages)
+ * allocated for good, off the LRU, so that binder.c clearing the
+ * transaction's buffer pointer later writes live memory (KASAN checks).
+ */
+static void release_with_live_transaction_left_alone(struct kunit *test)
+{
+	struct bat *ctx = ctx_of(test);
+	struct binder_buffer *a = new_buf(test, PAGE_SIZE, false);
+	struct binder_buffer *b = new_buf(test, PAGE_SIZE, false);
+	int warnings = atomic_read(&binder_alloc_test_live_transaction_warnings);
+	unsigned long lru0;
+
+	KUNIT_ASSERT_FALSE(test, IS_ERR(a) || IS_ERR(b));
+	binder_alloc_free_buf(&ctx->alloc, b);
+	lru0 = list_lru_count(&binder_freelist);
+	KUNIT_ASSERT_GE(test, lru0, 1);
+	a->transaction = (struct binder_transaction *)a;
+	bat_unmap(ctx);
+	binder_alloc_deferred_release(&ctx->alloc);
+	KUNIT_EXPECT_EQ(test, atomic_read(&binder_alloc_test_live_transaction_warnings) - warnings, 1);
+	KUNIT_EXPECT_PTR_EQ(test, ctx->alloc.state, NULL);
+	/* b's page left the LRU with the rest: the shrinker never sees it. */
+	KUNIT_EXPECT_EQ(test, list_lru_count(&binder_freelist), lru0 - 1);
+	WRITE_ONCE(a->transaction, NULL);
+}
+
 /*
  * The kernel selftest's layouts as individual cases: three buffers whose
  * ends fall in the same page or the next ones, aligned or not (the first
@@ -637,6 +1079,12 @@ static struct kunit_case binder_alloc_cases[] = {
 	KUNIT_CASE(insert_error_reaches_caller),
 	KUNIT_CASE(page_allocation_failure),
 	KUNIT_CASE(ebusy_race_adopts_page),
+	KUNIT_CASE_PARAM(zap_between_installers_keeps_slot_and_pte, split_gen_params),
+	KUNIT_CASE(ebusy_then_zap_retries),
+	KUNIT_CASE(ebusy_two_real_installers),
+	KUNIT_CASE(shrinker_unlock_outlives_release),
+	KUNIT_CASE(free_with_live_transaction_left_alone),
+	KUNIT_CASE(release_with_live_transaction_left_alone),
 	{}
 };
 
