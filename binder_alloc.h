@@ -82,6 +82,8 @@ struct binder_lru_page {
 	struct binder_alloc *alloc;
 };
 
+struct vm_operations_struct;
+
 /**
  * struct binder_alloc - per-process allocator, embedded in binder_proc
  * @state:       Rust-owned allocator state; NULL until the first
@@ -93,6 +95,9 @@ struct binder_lru_page {
  * @buffer:      start address of the mapping
  * @buffer_size: usable size of the mapping (at most 4 MiB)
  * @pages:       one slot per page of the mapping
+ * @binder_vm_ops: binder.c's vm_ops of the mapping, when the allocator
+ *               installed its own (page-fault mode): its open and close
+ *               are forwarded there
  * @pid:         the process's pid
  */
 struct binder_alloc {
@@ -102,6 +107,7 @@ struct binder_alloc {
 	unsigned long buffer;
 	size_t buffer_size;
 	struct binder_lru_page *pages;
+	const struct vm_operations_struct *binder_vm_ops;
 	int pid;
 };
 

@@ -41,7 +41,7 @@ use kernel::sync::{Arc, ArcBorrow};
 use kernel::types::Opaque;
 use lock::TryMutex;
 use mm::VmaRef;
-use page_range::{copy, MappingIdentity, PageRange};
+use page_range::{copy, InstallMode, MappedSet, MappingIdentity, PageRange};
 use range_alloc::{AllocError, Ranges, Reservation};
 
 /// Prefix of `pr_*!` messages: the module's name, as C's KBUILD_MODNAME.
@@ -124,6 +124,8 @@ pub(crate) struct Inner {
     ranges: Ranges<Buffer>,
     /// Highest page index a buffer has needed, plus one (debugfs).
     pages_high: usize,
+    /// Page-fault mode: pages a fault may have mapped (page_range.rs).
+    pub(crate) mapped: MappedSet,
 }
 
 /// The Rust-owned state of one allocator, created at mmap.
@@ -232,6 +234,7 @@ pub(crate) unsafe extern "C" fn binder_alloc_init(alloc: *mut binder_alloc) {
             buffer: 0,
             buffer_size: 0,
             pages: null_mut(),
+            binder_vm_ops: core::ptr::null(),
             pid,
         })
     };
@@ -295,7 +298,16 @@ fn mmap_setup(
         err
     };
 
-    let identity = MappingIdentity::of(vma);
+    // SAFETY: FFI call without preconditions.
+    let mode = if unsafe { ffi::binder_glue_install_on_fault() } {
+        InstallMode::OnFault
+    } else {
+        InstallMode::Eager
+    };
+    let identity = match mode {
+        InstallMode::Eager => MappingIdentity::of(vma),
+        InstallMode::OnFault => MappingIdentity::with_fault_ops(vma),
+    };
     // SAFETY: `alloc` is live and will own the slots through its state.
     let pages = unsafe {
         PageRange::new(
@@ -303,15 +315,18 @@ fn mmap_setup(
             vma.start(),
             size / PAGE_SIZE,
             identity,
+            mode,
         )
     }
     .map_err(|e| release_claim((e, kernel::c_str!("alloc page array"))))?;
     let slots = pages.as_raw_slots();
     let ranges = Ranges::new(size, alloc_pid(alloc), GFP_KERNEL)
         .map_err(|e| release_claim((e, kernel::c_str!("alloc buffer struct"))))?;
+    let mapped = MappedSet::new(size / PAGE_SIZE)
+        .map_err(|e| release_claim((e, kernel::c_str!("alloc page array"))))?;
     let state = Arc::pin_init(
         try_pin_init!(AllocState {
-            inner <- TryMutex::new(Inner { ranges, pages_high: 0 }),
+            inner <- TryMutex::new(Inner { ranges, pages_high: 0, mapped }),
             pages,
         }? Error),
         GFP_KERNEL,
@@ -328,6 +343,16 @@ fn mmap_setup(
         (*alloc).pages = slots;
         AtomicPtr::from_ptr(addr_of_mut!((*alloc).state))
             .store(state.cast_mut().cast(), Ordering::Release);
+    }
+    if mode == InstallMode::OnFault {
+        // Last, when nothing can fail any more: from here on the VMA's
+        // faults, opens and closes go through the allocator's vm_ops.
+        // SAFETY: binder_mmap holds the mmap lock for writing and the VMA
+        // is not visible to faults yet; `alloc` is live.
+        unsafe {
+            (*alloc).binder_vm_ops = vma.vm_ops();
+            ffi::binder_glue_take_over_vm_ops(vma.as_raw());
+        }
     }
     Ok(())
 }
@@ -490,7 +515,9 @@ fn new_buf(
 
     let (offset, c_buffer) = loop {
         let mut guard = state.inner.lock();
-        let Inner { ranges, pages_high } = &mut *guard;
+        let Inner {
+            ranges, pages_high, ..
+        } = &mut *guard;
         let make = || Buffer::new(size);
         let got = ranges.allocate(size, is_async, pid, make, spare_nodes, |start, end| {
             state.pages.take_off_lru(start, end, pages_high)
@@ -535,6 +562,30 @@ fn new_buf(
         return Err(err);
     }
     Ok(c_buffer)
+}
+
+/// Page-fault mode: the receiver faulted at `addr` of its binder mapping
+/// `vma`; returns a `vm_fault_t`.
+///
+/// # Safety
+///
+/// `alloc` is the allocator of `vma`'s binder_proc; called from the VMA's
+/// fault handler, with its VMA lock or its mm's mmap lock held.
+#[no_mangle]
+pub(crate) unsafe extern "C" fn binder_alloc_rs_fault(
+    alloc: *mut binder_alloc,
+    vma: *mut bindings::vm_area_struct,
+    addr: c_ulong,
+) -> kernel::ffi::c_uint {
+    // SAFETY: the VMA is locked for the fault (caller).
+    let vma = unsafe { VmaRef::from_raw(vma) };
+    // SAFETY: the mapping holds the binder file, so deferred_release (and
+    // with it the end of the state) cannot come before the VMA is gone.
+    let Some(state) = (unsafe { state_of(alloc) }) else {
+        return ffi::VM_FAULT_SIGBUS;
+    };
+    let mut guard = state.inner.lock();
+    state.pages.fault(&mut guard.mapped, vma, addr)
 }
 
 /// Looks up the buffer at `user_ptr` for BC_FREE_BUFFER. NULL if there is

@@ -28,6 +28,7 @@
 #include <linux/vmalloc.h>
 #include "binder_alloc.h"
 #include "binder_alloc_glue.h"
+#include "binder_internal.h"
 #include "binder_trace.h"
 
 /* ---- module parameter and debug messages -------------------------------- */
@@ -166,6 +167,86 @@ void binder_alloc_test_hook(unsigned int point, struct binder_alloc *alloc,
 		fn(point, alloc, index, arg);
 }
 #endif
+
+/* ---- page-fault installation mode ----------------------------------------- */
+
+/*
+ * Read at each mmap: in page-fault mode senders only put pages in their
+ * slots, and the receiver's own page faults map them (page_range.rs).
+ */
+static bool install_on_fault;
+module_param(install_on_fault, bool, 0644);
+MODULE_PARM_DESC(install_on_fault,
+		 "map binder pages on the receiving process's own page faults (new mappings; default: senders map them)");
+
+bool binder_glue_install_on_fault(void)
+{
+	return READ_ONCE(install_on_fault);
+}
+
+/*
+ * The allocator's vm_ops of a page-fault mode mapping. vm_private_data
+ * stays binder.c's binder_proc (its close needs it), which embeds the
+ * allocator; open and close are binder.c's, forwarded.
+ */
+static struct binder_alloc *binder_alloc_of_vma(struct vm_area_struct *vma)
+{
+	struct binder_proc *proc = vma->vm_private_data;
+
+	return &proc->alloc;
+}
+
+static void binder_alloc_fault_vma_open(struct vm_area_struct *vma)
+{
+	const struct vm_operations_struct *ops = binder_alloc_of_vma(vma)->binder_vm_ops;
+
+	if (ops && ops->open)
+		ops->open(vma);
+}
+
+static void binder_alloc_fault_vma_close(struct vm_area_struct *vma)
+{
+	const struct vm_operations_struct *ops = binder_alloc_of_vma(vma)->binder_vm_ops;
+
+	if (ops && ops->close)
+		ops->close(vma);
+}
+
+static vm_fault_t binder_alloc_fault_vm_fault(struct vm_fault *vmf)
+{
+	return (__force vm_fault_t)binder_alloc_rs_fault(binder_alloc_of_vma(vmf->vma), vmf->vma,
+							 vmf->address);
+}
+
+/*
+ * Fault-around that maps nothing. Its only purpose: 6.12 calls ->fault
+ * under the per-VMA lock only for VMAs that have ->map_pages (else it
+ * retries under the mmap lock), and the receiver's faults should not
+ * need its mmap lock. It runs under RCU and may not sleep.
+ */
+static vm_fault_t binder_alloc_fault_map_pages(struct vm_fault *vmf, pgoff_t start_pgoff,
+					       pgoff_t end_pgoff)
+{
+	return 0;
+}
+
+static const struct vm_operations_struct binder_alloc_fault_vm_ops = {
+	.open = binder_alloc_fault_vma_open,
+	.close = binder_alloc_fault_vma_close,
+	.fault = binder_alloc_fault_vm_fault,
+	.map_pages = binder_alloc_fault_map_pages,
+};
+
+const void *binder_glue_fault_vm_ops(void)
+{
+	return &binder_alloc_fault_vm_ops;
+}
+
+/* At mmap, mmap lock held for writing; binder_vm_ops already recorded. */
+void binder_glue_take_over_vm_ops(struct vm_area_struct *vma)
+{
+	vma->vm_ops = &binder_alloc_fault_vm_ops;
+}
 
 /* ---- mm ---------------------------------------------------------------- */
 
@@ -441,6 +522,7 @@ static int binder_alloc_stats_show(struct seq_file *m, void *unused)
 		"pages_installed", "install_races_recovered",
 		"pages_reclaimed", "install_errors", "pages_freed_unmapped",
 		"install_retries", "install_splits_repaired",
+		"faults", "fault_pages_mapped", "reclaims_without_zap",
 	};
 	u64 values[ARRAY_SIZE(names)];
 	size_t i;

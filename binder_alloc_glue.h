@@ -21,6 +21,9 @@ __printf(2, 3)
 void binder_alloc_err_msg(unsigned int site, const char *fmt, ...);
 void binder_glue_warn_live_transaction(const char *what);
 void binder_glue_quarantine(const void *state);
+bool binder_glue_install_on_fault(void);
+const void *binder_glue_fault_vm_ops(void);
+void binder_glue_take_over_vm_ops(struct vm_area_struct *vma);
 
 #ifdef BINDER_ALLOC_KUNIT
 /* Test build only: where the allocator calls the KUnit suite's hook. */
@@ -116,5 +119,7 @@ unsigned int binder_alloc_rs_free_page(struct list_head *item,
 unsigned long binder_alloc_rs_shrink_count(void);
 unsigned long binder_alloc_rs_shrink_scan(unsigned long nr_to_scan);
 void binder_alloc_rs_read_stats(u64 *out, size_t n);
+unsigned int binder_alloc_rs_fault(struct binder_alloc *alloc, struct vm_area_struct *vma,
+				   unsigned long addr);
 
 #endif /* _BINDER_ALLOC_GLUE_H */

@@ -40,5 +40,6 @@ void binder_layout(void)
 	LAYOUT_FIELD(BINDER_ALLOC, binder_alloc, buffer);
 	LAYOUT_FIELD(BINDER_ALLOC, binder_alloc, buffer_size);
 	LAYOUT_FIELD(BINDER_ALLOC, binder_alloc, pages);
+	LAYOUT_FIELD(BINDER_ALLOC, binder_alloc, binder_vm_ops);
 	LAYOUT_FIELD(BINDER_ALLOC, binder_alloc, pid);
 }

@@ -160,8 +160,9 @@ pub(crate) use trace;
 pub(crate) enum Counter {
     /// vm_insert_page() put one of our pages into a mapping.
     PagesInstalled,
-    /// An installer lost the race for a page (-EBUSY) and adopted the
-    /// winner's page.
+    /// An installer lost the race for a page and uses the winner's:
+    /// -EBUSY and adopted it (eager mode), or found the slot filled when
+    /// publishing (page-fault mode).
     InstallRacesRecovered,
     /// The shrinker freed an unused page.
     PagesReclaimed,
@@ -179,9 +180,16 @@ pub(crate) enum Counter {
     /// (whose PTE the receiver had zapped): it zapped its page and mapped
     /// the slot's.
     InstallSplitsRepaired,
+    /// Page-fault mode: the receiver faulted on its binder mapping.
+    Faults,
+    /// Page-fault mode: a fault mapped the slot's page.
+    FaultPagesMapped,
+    /// Page-fault mode: the shrinker freed a page that was never mapped,
+    /// without touching the receiver's mm.
+    ReclaimsWithoutZap,
 }
 
-const NR_COUNTERS: usize = 7;
+const NR_COUNTERS: usize = 10;
 static COUNTERS: [AtomicU64; NR_COUNTERS] = [const { AtomicU64::new(0) }; NR_COUNTERS];
 
 pub(crate) fn count(counter: Counter) {

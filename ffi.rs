@@ -46,6 +46,7 @@ pub(crate) struct binder_alloc {
     pub(crate) buffer: c_ulong,
     pub(crate) buffer_size: usize,
     pub(crate) pages: *mut binder_lru_page,
+    pub(crate) binder_vm_ops: *const c_void,
     pub(crate) pid: c_int,
 }
 
@@ -87,8 +88,14 @@ assert_layout!(binder_alloc, BINDER_ALLOC_SIZE,
     buffer => BINDER_ALLOC_BUFFER,
     buffer_size => BINDER_ALLOC_BUFFER_SIZE,
     pages => BINDER_ALLOC_PAGES,
+    binder_vm_ops => BINDER_ALLOC_BINDER_VM_OPS,
     pid => BINDER_ALLOC_PID,
 );
+
+/// `vm_fault_t` values a fault handler returns.
+pub(crate) const VM_FAULT_OOM: c_uint = bindings::vm_fault_reason_VM_FAULT_OOM;
+pub(crate) const VM_FAULT_SIGBUS: c_uint = bindings::vm_fault_reason_VM_FAULT_SIGBUS;
+pub(crate) const VM_FAULT_NOPAGE: c_uint = bindings::vm_fault_reason_VM_FAULT_NOPAGE;
 
 /// `enum lru_status` values of 6.12's list_lru.
 pub(crate) const LRU_REMOVED_RETRY: c_uint = bindings::lru_status_LRU_REMOVED_RETRY;
@@ -122,6 +129,9 @@ extern "C" {
     pub(crate) fn binder_alloc_debug_msg(mask: u32, site: c_uint, fmt: *const c_char, ...);
 
     pub(crate) fn binder_alloc_err_msg(site: c_uint, fmt: *const c_char, ...);
+    pub(crate) fn binder_glue_install_on_fault() -> bool;
+    pub(crate) fn binder_glue_fault_vm_ops() -> *const c_void;
+    pub(crate) fn binder_glue_take_over_vm_ops(vma: *mut bindings::vm_area_struct);
     pub(crate) fn binder_glue_warn_live_transaction(what: *const c_char);
     pub(crate) fn binder_glue_quarantine(state: *const c_void);
 

@@ -176,6 +176,13 @@ impl VmaRef {
         unsafe { (*self.as_raw()).__bindgen_anon_1.__bindgen_anon_1.vm_end }
     }
 
+    /// The VMA's offset into its file, in pages (binder: 0 at mmap; a
+    /// piece split off or moved keeps its offset).
+    pub(crate) fn vm_pgoff(&self) -> usize {
+        // SAFETY: as in `start`.
+        unsafe { (*self.as_raw()).vm_pgoff }
+    }
+
     /// The address space the VMA belongs to.
     pub(crate) fn mm(&self) -> *mut bindings::mm_struct {
         // SAFETY: as in `start`; vm_mm never changes.

@@ -44,6 +44,18 @@
 //!     zapped its own mapping), and every page reference is owned: the
 //!     slot's allocation reference, one per PTE (vm_insert_page takes its
 //!     own), and transient ones of installers and GUP, dropped by them.
+//! - Page-fault mode (chosen per mapping at mmap): the slot is the one
+//!   truth and a PTE is a copy of it. Senders only publish pages in slots
+//!   (compare-and-exchange, no mm, no mmap lock); the receiver's own fault
+//!   maps the slot's page, under its VMA lock or mmap read lock and the
+//!   allocator mutex. The shrinker empties a slot and zaps its PTE under
+//!   that mutex too, so a fault maps either the slot's page before the zap
+//!   removes it, or nothing (SIGBUS: the slot is empty, no buffer uses
+//!   the page); it never maps a page after the slot let go of it. The
+//!   receiver's own zaps only remove a copy: its next fault maps the slot's
+//!   page again. Each fault records its page as mapped (`MappedSet`, under
+//!   the mutex); reclaim zaps only recorded pages, and frees a page never
+//!   mapped without touching the receiver's mm.
 //! - Every VMA found by address is checked to be this allocator's binder
 //!   mapping (vm_ops and vm_private_data recorded at mmap) before a page
 //!   is inserted into it or zapped from it.
@@ -87,9 +99,10 @@ const INSERT_ATTEMPTS: usize = 8;
 /// Identity of a process's binder mapping, recorded at mmap time.
 ///
 /// binder.c sets `vm_ops` to its own ops and `vm_private_data` to the
-/// process's `binder_proc` before calling the mmap handler. A VMA with both
-/// is this process's binder mapping (or a piece of it after a split);
-/// anything else at the same address is an impostor.
+/// process's `binder_proc` before calling the mmap handler; in page-fault
+/// mode the allocator then installs its own ops. A VMA with the recorded
+/// ops and private data is this process's binder mapping (or a piece of it
+/// after a split); anything else at the same address is an impostor.
 #[derive(Clone, Copy)]
 pub(crate) struct MappingIdentity {
     vm_ops: *const c_void,
@@ -97,6 +110,7 @@ pub(crate) struct MappingIdentity {
 }
 
 impl MappingIdentity {
+    /// The identity `vma` has now.
     pub(crate) fn of(vma: &VmaRef) -> Self {
         Self {
             vm_ops: vma.vm_ops(),
@@ -104,8 +118,59 @@ impl MappingIdentity {
         }
     }
 
+    /// The identity `vma` has once the allocator installed its own ops.
+    pub(crate) fn with_fault_ops(vma: &VmaRef) -> Self {
+        Self {
+            // SAFETY: FFI call without preconditions (a static's address).
+            vm_ops: unsafe { ffi::binder_glue_fault_vm_ops() },
+            vm_private_data: vma.vm_private_data(),
+        }
+    }
+
     pub(crate) fn matches(&self, vma: &VmaRef) -> bool {
         vma.vm_ops() == self.vm_ops && vma.vm_private_data() == self.vm_private_data
+    }
+}
+
+/// How pages get into the receiver's page tables, chosen at mmap.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum InstallMode {
+    /// Senders insert pages under the receiver's mmap lock (read mode).
+    Eager,
+    /// Senders only fill slots; the receiver's page faults map them.
+    OnFault,
+}
+
+/// Which pages a fault may have mapped since they were installed
+/// (page-fault mode), so that reclaim zaps only those. Lives under the
+/// allocator mutex, as faults and reclaim record and read it there.
+pub(crate) struct MappedSet {
+    words: KVec<u64>,
+}
+
+impl MappedSet {
+    pub(crate) fn new(count: usize) -> Result<Self> {
+        Ok(Self {
+            words: KVec::from_elem(0, count.div_ceil(64), GFP_KERNEL)?,
+        })
+    }
+
+    fn set(&mut self, index: usize, mapped: bool) {
+        if let Some(word) = self.words.as_mut_slice().get_mut(index / 64) {
+            let bit = 1u64 << (index % 64);
+            if mapped {
+                *word |= bit;
+            } else {
+                *word &= !bit;
+            }
+        }
+    }
+
+    fn test(&self, index: usize) -> bool {
+        self.words
+            .as_slice()
+            .get(index / 64)
+            .is_some_and(|word| word & (1u64 << (index % 64)) != 0)
     }
 }
 
@@ -123,6 +188,7 @@ pub(crate) struct PageRange {
     count: usize,
     start: usize,
     identity: MappingIdentity,
+    mode: InstallMode,
 }
 
 // SAFETY: the slots are shared with C code under the locking rules in the
@@ -142,6 +208,7 @@ impl PageRange {
         start: usize,
         count: usize,
         identity: MappingIdentity,
+        mode: InstallMode,
     ) -> Result<Self> {
         // SAFETY: FFI allocation; `alloc` is only stored.
         let slots = unsafe { ffi::binder_glue_pages_alloc(alloc.as_ptr(), count) };
@@ -153,6 +220,7 @@ impl PageRange {
             count,
             start,
             identity,
+            mode,
         })
     }
 
@@ -286,6 +354,10 @@ impl PageRange {
             if len == 0 {
                 break;
             }
+            if self.mode == InstallMode::OnFault {
+                self.publish_batch(&mut batch[..len]);
+                continue;
+            }
             // Pages the batch did not consume are freed when it goes out
             // of scope, after the mmap lock is released.
             if let Err(err) = self.insert_batch(&mut batch[..len]) {
@@ -294,6 +366,74 @@ impl PageRange {
             }
         }
         Ok(())
+    }
+
+    /// Page-fault mode: puts allocated pages in their slots, touching no
+    /// mm. A page whose slot another installer filled first is freed.
+    fn publish_batch(&self, batch: &mut [Option<(usize, OwnedPage)>]) {
+        #[cfg(binder_alloc_test)]
+        // SAFETY: FFI call; sleeps only when the test knob is set.
+        unsafe {
+            ffi::binder_glue_test_install_delay()
+        };
+        for entry in batch.iter_mut() {
+            let Some((index, page)) = entry.take() else {
+                continue;
+            };
+            let Some(slot) = self.slot(index) else {
+                continue;
+            };
+            let published = Self::page_ptr(slot).compare_exchange(
+                core::ptr::null_mut(),
+                page.as_raw(),
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            );
+            if published.is_ok() {
+                self.keep_published(page);
+            } else {
+                // Another sender filled the slot first: ours is freed.
+                debug::count(Counter::InstallRacesRecovered);
+            }
+            trace!(alloc_page_end, self.alloc_ptr(), index);
+        }
+    }
+
+    /// Page-fault mode: the receiver faulted at `addr` of `vma`, one of
+    /// our mapping's VMAs; maps the slot's page there. Called with the
+    /// VMA's lock or the mmap lock held for read, and with the allocator
+    /// mutex held (`mapped` lives under it). Returns a `vm_fault_t`.
+    pub(crate) fn fault(&self, mapped: &mut MappedSet, vma: &VmaRef, addr: usize) -> c_uint {
+        debug::count(Counter::Faults);
+        // SAFETY: the allocator outlives its mapping; `mm` is set at init.
+        let own_mm = vma.mm() == unsafe { (*self.alloc_ptr()).mm };
+        let index = addr.wrapping_sub(self.start) / PAGE_SIZE;
+        // Only the mapping where mmap put it serves pages: a piece that
+        // was moved or copied elsewhere (mremap, a child's copy after
+        // MADV_DOFORK) gets SIGBUS, as binder's own fault handler gives.
+        let in_place = addr >= self.start
+            && index < self.count
+            && (addr - vma.start()) / PAGE_SIZE + vma.vm_pgoff() == index;
+        if !own_mm || !in_place || !self.identity.matches(vma) {
+            return ffi::VM_FAULT_SIGBUS;
+        }
+        let Some(page) = self.installed(index) else {
+            // No buffer uses the page: nothing to see there.
+            return ffi::VM_FAULT_SIGBUS;
+        };
+        mapped.set(index, true);
+        // SAFETY: the slot owns the page and cannot let go of it while we
+        // hold the mutex (only the shrinker empties slots, under it).
+        match unsafe { vma.vm_insert_borrowed_page(addr & !(PAGE_SIZE - 1), page) } {
+            Ok(()) => {
+                debug::count(Counter::FaultPagesMapped);
+                ffi::VM_FAULT_NOPAGE
+            }
+            // Another thread of the receiver faulted it in first.
+            Err(err) if err == EBUSY => ffi::VM_FAULT_NOPAGE,
+            Err(err) if err == ENOMEM => ffi::VM_FAULT_OOM,
+            Err(_) => ffi::VM_FAULT_SIGBUS,
+        }
     }
 
     /// Inserts allocated pages under one mmap read lock.
@@ -607,11 +747,31 @@ pub(crate) unsafe extern "C" fn binder_alloc_rs_free_page(
     // counts every item it visits, rotated or not, against nr_to_walk, so
     // a walk ends after nr_to_walk items whatever they return.
     //
+    // SAFETY: `slot` lies within the allocator's slot array.
+    let index = unsafe { slot.offset_from(pages.as_raw_slots()) } as usize;
+    let addr = pages.start + index * PAGE_SIZE;
+
+    // Page-fault mode takes the mutex first: whether the receiver's mm is
+    // needed at all is recorded under it (a page never faulted in has no
+    // PTE). Everything here is a trylock, so taking the mutex before the
+    // mmap lock cannot deadlock against the order the others keep.
+    let mut early_guard = None;
+    let needs_zap = match pages.mode {
+        InstallMode::Eager => true,
+        InstallMode::OnFault => {
+            let Some(guard) = state.inner.try_lock() else {
+                return ffi::LRU_ROTATE;
+            };
+            let mapped = guard.mapped.test(index);
+            early_guard = Some(guard);
+            mapped
+        }
+    };
     // SAFETY: the allocator's grab reference keeps the mm allocated.
     let mm = unsafe { Mm::from_raw((*alloc).mm) };
     // No users: the address space is torn down (exit_mmap removes every
     // PTE, and each PTE held its own page reference), so no zap is needed.
-    let mm = mm.mmget_not_zero();
+    let mm = if needs_zap { mm.mmget_not_zero() } else { None };
     let mmap = match &mm {
         Some(mm) => match mm.mmap_read_trylock() {
             Some(mmap) => Some(mmap),
@@ -619,16 +779,16 @@ pub(crate) unsafe extern "C" fn binder_alloc_rs_free_page(
         },
         None => None,
     };
-    let Some(guard) = state.inner.try_lock() else {
-        return ffi::LRU_ROTATE;
+    let mut guard = match early_guard {
+        Some(guard) => guard,
+        None => match state.inner.try_lock() {
+            Some(guard) => guard,
+            None => return ffi::LRU_ROTATE,
+        },
     };
     // SAFETY: we hold the mutex: deferred_release, which drops the
     // allocator's own reference only after taking the mutex, has not.
     let keep_state = unsafe { crate::state_ref(alloc) };
-
-    // SAFETY: `slot` lies within the allocator's slot array.
-    let index = unsafe { slot.offset_from(pages.as_raw_slots()) } as usize;
-    let addr = pages.start + index * PAGE_SIZE;
     // Zap only through this allocator's own mapping. Nothing of ours at
     // the address (munmap, mremap, an impostor mapped there) means no PTE
     // of the page is reachable through our mapping any more; any PTE left
@@ -653,9 +813,12 @@ pub(crate) unsafe extern "C" fn binder_alloc_rs_free_page(
         trace!(unmap_user_start, alloc, index);
         vma.zap_page(addr);
         trace!(unmap_user_end, alloc, index);
-    } else {
+    } else if needs_zap {
         debug::count(Counter::PagesFreedUnmapped);
+    } else {
+        debug::count(Counter::ReclaimsWithoutZap);
     }
+    guard.mapped.set(index, false);
     #[cfg(binder_alloc_test)]
     let state_arg = core::ptr::from_ref(&*keep_state)
         .cast_mut()

@@ -23,52 +23,73 @@ stress_seconds() {
 	else case "$1" in debug) echo 120 ;; *) echo 30 ;; esac; fi
 }
 
-# Guest runs per kernel: "module:plan". The kernel's own binder_alloc
-# selftest is slow under TCG (single-threaded in the guest, minutes on the
-# debug kernel): it runs once per kernel, on our allocator, in the
-# background while the other guests run.
-# Our allocator's KUnit suite runs in a test build of the module
-# (rust-kunit), at load.
+# Guest runs per kernel: "module:plan:mode". mode is the installation
+# mode the module is loaded with: eager (the default: senders map pages)
+# or fault (install_on_fault=1: the receiver's page faults map them).
+# Everything runs in both modes but the slow cases: the kernel's own
+# binder_alloc selftest (single-threaded in the guest, minutes on the debug
+# kernel) runs once per kernel, on our allocator in the default mode, in
+# the background while the other guests run; the long stress run is short
+# in page-fault mode. Our allocator's KUnit suite runs in a test build of
+# the module (rust-kunit), at load.
 guest_runs=()
-for m in $modules; do guest_runs+=("$m:check"); done
+for m in $modules; do guest_runs+=("$m:check:eager"); done
 slow_runs=()
 case " $modules " in
 *" rust "*)
-	guest_runs+=("rust-kunit:kunit")
-	slow_runs+=("rust-selftest:selftest")
+	guest_runs+=("rust:check:fault" "rust-kunit:kunit:eager" "rust-kunit:kunit:fault")
+	slow_runs+=("rust-selftest:selftest:eager")
 	;;
 esac
 
-boot() { # kernel kdir module plan -> log
-	local k=$1 kdir=$2 m=$3 plan=$4 log="$logdir/$1-$3.log" start
+# The name of a run in logs and results: the module, "-fault" in that mode.
+run_label() {
+	case "$1" in
+	*:fault) echo "${1%%:*}-fault" ;;
+	*) echo "${1%%:*}" ;;
+	esac
+}
+
+boot() { # kernel kdir run -> log
+	local k=$1 kdir=$2 run=$3 m plan label params="" seconds start
+	m=${run%%:*}
+	plan=${run#*:}
+	plan=${plan%%:*}
+	label=$(run_label "$run")
+	seconds=$(stress_seconds "$k")
+	if [[ $run == *:fault ]]; then
+		params=install_on_fault=1
+		[ -n "${STRESS_SECONDS:-}" ] || seconds=10
+	fi
 	start=$(date +%s)
-	GUEST_APPEND="stress_seconds=$(stress_seconds "$k")" \
+	MODPARAMS="$params" GUEST_APPEND="stress_seconds=$seconds" \
 		"$PROJECT_DIR/scripts/run-guest.sh" "$kdir/arch/x86/boot/bzImage" \
-		"$PROJECT_DIR/build/$k/initrd.gz" "$m" "$plan" "$log" \
+		"$PROJECT_DIR/build/$k/initrd.gz" "$m" "$plan" "$logdir/$k-$label.log" \
 		"$(guest_timeout "$k")" "$(guest_mem "$k")" || true
-	echo "check: $k/$m ($plan) finished in $(($(date +%s) - start)) s"
+	echo "check: $k/$label ($plan) finished in $(($(date +%s) - start)) s"
 }
 
 runs=()
 declare -A kdirs
 for k in $kernels; do
 	all=("${guest_runs[@]}" "${slow_runs[@]}")
-	kdirs[$k]=$("$PROJECT_DIR/scripts/prepare.sh" "$k" "${all[@]%%:*}")
+	mapfile -t mods < <(printf '%s\n' "${all[@]%%:*}" | sort -u)
+	kdirs[$k]=$("$PROJECT_DIR/scripts/prepare.sh" "$k" "${mods[@]}")
 done
 bg=()
 for k in $kernels; do
 	for run in "${slow_runs[@]}"; do
-		echo "check: booting the $k kernel with the ${run%%:*} module, plan ${run#*:}, in the background"
-		boot "$k" "${kdirs[$k]}" "${run%%:*}" "${run#*:}" &
+		echo "check: booting the $k kernel for $(run_label "$run"), in the background"
+		boot "$k" "${kdirs[$k]}" "$run" &
 		bg+=($!)
-		runs+=("$k/${run%%:*}=$logdir/$k-${run%%:*}.log")
+		runs+=("$k/$(run_label "$run")=$logdir/$k-$(run_label "$run").log")
 	done
 done
 for k in $kernels; do
 	for run in "${guest_runs[@]}"; do
-		echo "check: booting the $k kernel with the ${run%%:*} module, plan ${run#*:}"
-		boot "$k" "${kdirs[$k]}" "${run%%:*}" "${run#*:}"
-		runs+=("$k/${run%%:*}=$logdir/$k-${run%%:*}.log")
+		echo "check: booting the $k kernel for $(run_label "$run")"
+		boot "$k" "${kdirs[$k]}" "$run"
+		runs+=("$k/$(run_label "$run")=$logdir/$k-$(run_label "$run").log")
 	done
 done
 for pid in "${bg[@]}"; do wait "$pid" || true; done

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Boot one guest and save its serial log:
 #   run-guest.sh BZIMAGE INITRD MODULE PLAN LOG [TIMEOUT_S] [MEM]
+# MODPARAMS (environment): the module's parameters, comma-separated.
 # The guest reboots itself when the plan is done (QEMU exits on reboot
 # with -no-reboot); a guest still running after TIMEOUT_S is killed and
 # the run fails. QEMU runs under TCG: KVM does not work on these hosts.
@@ -18,6 +19,7 @@ extra=${GUEST_APPEND:-}
 
 append="console=ttyS0 panic=-1 oops=panic log_buf_len=8M printk.devkmsg=on"
 append="$append testmod=$module testplan=$plan $extra"
+[ -n "${MODPARAMS:-}" ] && append="$append testmodparams=$MODPARAMS"
 
 # Two NUMA nodes, one vCPU and half the memory each, as a device kernel
 # with NUMA sees them: list_lru keeps one list per node and a page goes on

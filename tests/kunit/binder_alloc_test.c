@@ -7,7 +7,14 @@
  * Each case gets a real address space and mapping: the test thread gets
  * an mm through kunit_vm_mmap(), and an anonymous-inode file whose mmap
  * handler plays binder_mmap(): it marks the VMA VM_MIXEDMAP, sets its own
- * vm_ops and vm_private_data, and calls binder_alloc_mmap_handler().
+ * vm_ops and, as vm_private_data, a binder_proc whose allocator is the one
+ * under test (binder.c's layout, from the kernel tree's binder_internal.h:
+ * the allocator's page-fault handler finds its allocator there), and
+ * calls binder_alloc_mmap_handler().
+ *
+ * The suite runs in the mode the module was loaded with (install_on_fault):
+ * cases about how senders map pages run only in eager mode, cases about
+ * the receiver's faults only in page-fault mode.
  * Error paths that need a failing page allocation or vm_insert_page() use
  * two knobs that exist only in this build (binder_alloc_glue.c).
  */
@@ -24,12 +31,13 @@
 #include <linux/uaccess.h>
 #include "binder_alloc.h"
 #include "binder_alloc_glue.h"
+#include "binder_internal.h"
 
 #define MAP_PAGES 16
 #define MAP_BYTES (MAP_PAGES * PAGE_SIZE)
 
 struct bat {
-	struct binder_alloc alloc;
+	struct binder_proc proc;	/* only its allocator is used */
 	struct file *file;
 	struct mm_struct *mm;
 	unsigned long addr;
@@ -38,9 +46,9 @@ struct bat {
 
 static void bat_vma_close(struct vm_area_struct *vma)
 {
-	struct bat *ctx = vma->vm_private_data;
+	struct bat *ctx = container_of((struct binder_proc *)vma->vm_private_data, struct bat, proc);
 
-	binder_alloc_vma_close(&ctx->alloc);
+	binder_alloc_vma_close(&ctx->proc.alloc);
 }
 
 static const struct vm_operations_struct bat_vm_ops = {
@@ -55,8 +63,8 @@ static int bat_mmap(struct file *file, struct vm_area_struct *vma)
 		return -EPERM;
 	vm_flags_mod(vma, VM_DONTCOPY | VM_MIXEDMAP, VM_MAYWRITE);
 	vma->vm_ops = &bat_vm_ops;
-	vma->vm_private_data = ctx;
-	return binder_alloc_mmap_handler(&ctx->alloc, vma);
+	vma->vm_private_data = &ctx->proc;
+	return binder_alloc_mmap_handler(&ctx->proc.alloc, vma);
 }
 
 static const struct file_operations bat_fops = {
@@ -83,7 +91,7 @@ static int bat_init(struct kunit *test)
 	 */
 	ctx->mm = current->mm;
 	mmget(ctx->mm);
-	binder_alloc_init(&ctx->alloc);
+	binder_alloc_init(&ctx->proc.alloc);
 	test->priv = ctx;
 	ctx->unmapped = true; /* until the mapping exists */
 	ctx->file = anon_inode_getfile("[binder_alloc_test]", &bat_fops, ctx, O_RDWR);
@@ -163,7 +171,7 @@ static void bat_exit(struct kunit *test)
 		bat_unmap(ctx);
 		fput(ctx->file);
 	}
-	binder_alloc_deferred_release(&ctx->alloc);
+	binder_alloc_deferred_release(&ctx->proc.alloc);
 	mmput(ctx->mm);
 }
 
@@ -174,22 +182,22 @@ static struct bat *ctx_of(struct kunit *test)
 
 static struct binder_buffer *new_buf(struct kunit *test, size_t size, bool async)
 {
-	return binder_alloc_new_buf(&ctx_of(test)->alloc, size, 0, 0, async);
+	return binder_alloc_new_buf(&ctx_of(test)->proc.alloc, size, 0, 0, async);
 }
 
 static size_t page_index(struct bat *ctx, unsigned long addr)
 {
-	return (addr - ctx->alloc.buffer) / PAGE_SIZE;
+	return (addr - ctx->proc.alloc.buffer) / PAGE_SIZE;
 }
 
 static bool page_installed(struct bat *ctx, size_t i)
 {
-	return READ_ONCE(ctx->alloc.pages[i].page_ptr) != NULL;
+	return READ_ONCE(ctx->proc.alloc.pages[i].page_ptr) != NULL;
 }
 
 static bool page_on_lru(struct bat *ctx, size_t i)
 {
-	return !list_empty(&ctx->alloc.pages[i].lru);
+	return !list_empty(&ctx->proc.alloc.pages[i].lru);
 }
 
 /* Reclaim every unused page of the LRU (all processes: the test's only). */
@@ -204,7 +212,7 @@ static void reclaim_all(void)
 
 static u64 alloc_stat(size_t which)
 {
-	u64 values[7];
+	u64 values[10];
 
 	binder_alloc_rs_read_stats(values, ARRAY_SIZE(values));
 	return values[which];
@@ -212,8 +220,31 @@ static u64 alloc_stat(size_t which)
 
 enum {
 	ST_INSTALLED, ST_RACES, ST_RECLAIMED, ST_ERRORS, ST_FREED_UNMAPPED,
-	ST_RETRIES, ST_SPLITS_REPAIRED,
+	ST_RETRIES, ST_SPLITS_REPAIRED, ST_FAULTS, ST_FAULT_MAPPED, ST_NO_ZAP,
 };
+
+/* Pages the shrinker freed without a zap, for whichever reason. */
+static u64 freed_without_zap(void)
+{
+	return alloc_stat(ST_FREED_UNMAPPED) + alloc_stat(ST_NO_ZAP);
+}
+
+static bool fault_mode(void)
+{
+	return binder_glue_install_on_fault();
+}
+
+#define EAGER_ONLY(test)							\
+	do {									\
+		if (fault_mode())						\
+			kunit_skip(test, "eager mode only: senders map the pages"); \
+	} while (0)
+
+#define FAULT_ONLY(test)							\
+	do {									\
+		if (!fault_mode())						\
+			kunit_skip(test, "page-fault mode only");		\
+	} while (0)
 
 /*
  * The page the test's address space maps at slot @i's address, or NULL.
@@ -222,7 +253,7 @@ enum {
  */
 static struct page *mapped_page(struct bat *ctx, size_t i)
 {
-	unsigned long addr = ctx->alloc.buffer + i * PAGE_SIZE;
+	unsigned long addr = ctx->proc.alloc.buffer + i * PAGE_SIZE;
 	struct page *page;
 	long n;
 
@@ -237,14 +268,14 @@ static struct page *mapped_page(struct bat *ctx, size_t i)
 
 static struct page *slot_page(struct bat *ctx, size_t i)
 {
-	return READ_ONCE(ctx->alloc.pages[i].page_ptr);
+	return READ_ONCE(ctx->proc.alloc.pages[i].page_ptr);
 }
 
 /* ---- bookkeeping ---------------------------------------------------------- */
 
 static void sanitized_sizes(struct kunit *test)
 {
-	struct binder_alloc *alloc = &ctx_of(test)->alloc;
+	struct binder_alloc *alloc = &ctx_of(test)->proc.alloc;
 	struct binder_buffer *a, *b;
 
 	/* Pointer-aligned sums that wrap around are refused. */
@@ -268,7 +299,7 @@ static void sanitized_sizes(struct kunit *test)
 
 static void best_fit_split_merge(struct kunit *test)
 {
-	struct binder_alloc *alloc = &ctx_of(test)->alloc;
+	struct binder_alloc *alloc = &ctx_of(test)->proc.alloc;
 	struct binder_buffer *a, *b, *c, *d, *all;
 
 	a = new_buf(test, 1000, false);
@@ -298,7 +329,7 @@ static void best_fit_split_merge(struct kunit *test)
 
 static void async_space_accounting(struct kunit *test)
 {
-	struct binder_alloc *alloc = &ctx_of(test)->alloc;
+	struct binder_alloc *alloc = &ctx_of(test)->proc.alloc;
 	struct binder_buffer *a, *b;
 
 	KUNIT_EXPECT_EQ(test, binder_alloc_get_free_async_space(alloc), MAP_BYTES / 2);
@@ -319,7 +350,7 @@ static void async_space_accounting(struct kunit *test)
 
 static void oneway_spam_threshold(struct kunit *test)
 {
-	struct binder_alloc *alloc = &ctx_of(test)->alloc;
+	struct binder_alloc *alloc = &ctx_of(test)->proc.alloc;
 	struct binder_buffer *bufs[8];
 	int suspects = 0, first = -1;
 
@@ -351,7 +382,7 @@ static void oneway_spam_threshold(struct kunit *test)
 
 static void prepare_to_free_rules(struct kunit *test)
 {
-	struct binder_alloc *alloc = &ctx_of(test)->alloc;
+	struct binder_alloc *alloc = &ctx_of(test)->proc.alloc;
 	struct binder_buffer *a = new_buf(test, 100, false);
 
 	KUNIT_ASSERT_FALSE(test, IS_ERR(a));
@@ -384,7 +415,7 @@ static void page_states(struct kunit *test)
 		KUNIT_EXPECT_FALSE(test, page_on_lru(ctx, i));
 	}
 	KUNIT_EXPECT_FALSE(test, page_installed(ctx, first + 3));
-	binder_alloc_free_buf(&ctx->alloc, a);
+	binder_alloc_free_buf(&ctx->proc.alloc, a);
 	for (size_t i = first; i < first + 3; i++)
 		KUNIT_EXPECT_TRUE(test, page_on_lru(ctx, i));
 	KUNIT_EXPECT_EQ(test, list_lru_count(&binder_freelist), lru0 + 3);
@@ -399,7 +430,7 @@ static void page_states(struct kunit *test)
 	KUNIT_ASSERT_FALSE(test, IS_ERR(a));
 	for (size_t i = first; i < first + 3; i++)
 		KUNIT_EXPECT_TRUE(test, page_installed(ctx, i));
-	binder_alloc_free_buf(&ctx->alloc, a);
+	binder_alloc_free_buf(&ctx->proc.alloc, a);
 }
 
 static void shrinker_spares_allocated_buffers(struct kunit *test)
@@ -413,7 +444,7 @@ static void shrinker_spares_allocated_buffers(struct kunit *test)
 	KUNIT_ASSERT_FALSE(test, IS_ERR(x) || IS_ERR(y));
 	xi = page_index(ctx, x->user_data);
 	yi = page_index(ctx, y->user_data);
-	binder_alloc_free_buf(&ctx->alloc, x);
+	binder_alloc_free_buf(&ctx->proc.alloc, x);
 	reclaim_all();
 	/* Exactly x's two pages went; y's stay installed and in use. */
 	KUNIT_EXPECT_EQ(test, alloc_stat(ST_RECLAIMED) - reclaimed, 2);
@@ -421,7 +452,7 @@ static void shrinker_spares_allocated_buffers(struct kunit *test)
 	KUNIT_EXPECT_FALSE(test, page_installed(ctx, xi + 1));
 	KUNIT_EXPECT_TRUE(test, page_installed(ctx, yi));
 	KUNIT_EXPECT_TRUE(test, page_installed(ctx, yi + 1));
-	binder_alloc_free_buf(&ctx->alloc, y);
+	binder_alloc_free_buf(&ctx->proc.alloc, y);
 }
 
 static void shared_page_stays_in_use(struct kunit *test)
@@ -431,11 +462,11 @@ static void shared_page_stays_in_use(struct kunit *test)
 	struct binder_buffer *b = new_buf(test, 100, false);
 
 	KUNIT_ASSERT_FALSE(test, IS_ERR(a) || IS_ERR(b));
-	binder_alloc_free_buf(&ctx->alloc, a);
+	binder_alloc_free_buf(&ctx->proc.alloc, a);
 	/* b still uses page 0. */
 	KUNIT_EXPECT_TRUE(test, page_installed(ctx, 0));
 	KUNIT_EXPECT_FALSE(test, page_on_lru(ctx, 0));
-	binder_alloc_free_buf(&ctx->alloc, b);
+	binder_alloc_free_buf(&ctx->proc.alloc, b);
 	KUNIT_EXPECT_TRUE(test, page_on_lru(ctx, 0));
 }
 
@@ -446,7 +477,7 @@ static void vma_gone(struct kunit *test)
 	struct bat *ctx = ctx_of(test);
 
 	bat_unmap(ctx);
-	KUNIT_EXPECT_PTR_EQ(test, ctx->alloc.vma, NULL);
+	KUNIT_EXPECT_PTR_EQ(test, ctx->proc.alloc.vma, NULL);
 	KUNIT_EXPECT_EQ(test, PTR_ERR(new_buf(test, 100, false)), -ESRCH);
 }
 
@@ -454,13 +485,13 @@ static void impostor_vma(struct kunit *test)
 {
 	struct bat *ctx = ctx_of(test);
 	struct binder_buffer *a = new_buf(test, PAGE_SIZE, false);
-	u64 unmapped = alloc_stat(ST_FREED_UNMAPPED);
+	u64 unmapped = freed_without_zap();
 	static const char marker[] = "impostor data";
 	char back[sizeof(marker)];
 	unsigned long anon;
 
 	KUNIT_ASSERT_FALSE(test, IS_ERR(a));
-	binder_alloc_free_buf(&ctx->alloc, a);
+	binder_alloc_free_buf(&ctx->proc.alloc, a);
 	KUNIT_ASSERT_TRUE(test, page_on_lru(ctx, 0));
 	/* Replace the binder mapping with anonymous memory, same address. */
 	bat_unmap(ctx);
@@ -474,7 +505,7 @@ static void impostor_vma(struct kunit *test)
 	/* ...and reclaim frees the binder page without zapping it. */
 	reclaim_all();
 	KUNIT_EXPECT_FALSE(test, page_installed(ctx, 0));
-	KUNIT_EXPECT_EQ(test, alloc_stat(ST_FREED_UNMAPPED) - unmapped, 1);
+	KUNIT_EXPECT_EQ(test, freed_without_zap() - unmapped, 1);
 	KUNIT_ASSERT_EQ(test, copy_from_user(back, (void __user *)anon, sizeof(back)), 0);
 	KUNIT_EXPECT_MEMEQ(test, back, marker, sizeof(marker));
 }
@@ -489,7 +520,7 @@ static void mm_gone_page_freed(struct kunit *test)
 {
 	struct mm_struct *test_mm = current->mm, *mm;
 	struct bat *other = kunit_kzalloc(test, sizeof(*other), GFP_KERNEL);
-	u64 unmapped = alloc_stat(ST_FREED_UNMAPPED);
+	u64 unmapped = freed_without_zap();
 	struct binder_buffer *a;
 	unsigned long addr;
 	bool was_installed, was_on_lru;
@@ -502,14 +533,14 @@ static void mm_gone_page_freed(struct kunit *test)
 
 	kthread_unuse_mm(test_mm);
 	kthread_use_mm(mm);
-	binder_alloc_init(&other->alloc);
+	binder_alloc_init(&other->proc.alloc);
 	other->file = anon_inode_getfile("[binder_alloc_test]", &bat_fops, other, O_RDWR);
 	addr = IS_ERR(other->file) ? -ENOMEM :
 	       vm_mmap(other->file, 0, MAP_BYTES, PROT_READ, MAP_PRIVATE, 0);
 	a = IS_ERR_VALUE(addr) ? ERR_PTR(-ENOMEM) :
-	    binder_alloc_new_buf(&other->alloc, PAGE_SIZE, 0, 0, 0);
+	    binder_alloc_new_buf(&other->proc.alloc, PAGE_SIZE, 0, 0, 0);
 	if (!IS_ERR(a))
-		binder_alloc_free_buf(&other->alloc, a);
+		binder_alloc_free_buf(&other->proc.alloc, a);
 	was_installed = !IS_ERR(a) && page_installed(other, 0);
 	was_on_lru = !IS_ERR(a) && page_on_lru(other, 0);
 	kthread_unuse_mm(mm);
@@ -519,12 +550,12 @@ static void mm_gone_page_freed(struct kunit *test)
 
 	KUNIT_EXPECT_TRUE(test, was_installed);
 	KUNIT_EXPECT_TRUE(test, was_on_lru);
-	KUNIT_EXPECT_PTR_EQ(test, other->alloc.vma, NULL);
+	KUNIT_EXPECT_PTR_EQ(test, other->proc.alloc.vma, NULL);
 	reclaim_all();
 	if (!IS_ERR_VALUE(addr))
 		KUNIT_EXPECT_FALSE(test, page_installed(other, 0));
-	KUNIT_EXPECT_EQ(test, alloc_stat(ST_FREED_UNMAPPED) - unmapped, 1);
-	binder_alloc_deferred_release(&other->alloc);
+	KUNIT_EXPECT_EQ(test, freed_without_zap() - unmapped, 1);
+	binder_alloc_deferred_release(&other->proc.alloc);
 	if (!IS_ERR(other->file))
 		fput(other->file);
 }
@@ -534,14 +565,15 @@ static void insert_error_reaches_caller(struct kunit *test)
 	struct bat *ctx = ctx_of(test);
 	u64 errors = alloc_stat(ST_ERRORS);
 
+	EAGER_ONLY(test);
 	binder_alloc_test_insert_error = -EFAULT;
 	KUNIT_EXPECT_EQ(test, PTR_ERR(new_buf(test, 2 * PAGE_SIZE, true)), -EFAULT);
 	binder_alloc_test_insert_error = 0;
 	KUNIT_EXPECT_EQ(test, alloc_stat(ST_ERRORS) - errors, 1);
 	/* Nothing leaked: no page, no buffer, async space back. */
 	KUNIT_EXPECT_FALSE(test, page_installed(ctx, 0));
-	KUNIT_EXPECT_EQ(test, binder_alloc_get_allocated_count(&ctx->alloc), 0);
-	KUNIT_EXPECT_EQ(test, binder_alloc_get_free_async_space(&ctx->alloc), MAP_BYTES / 2);
+	KUNIT_EXPECT_EQ(test, binder_alloc_get_allocated_count(&ctx->proc.alloc), 0);
+	KUNIT_EXPECT_EQ(test, binder_alloc_get_free_async_space(&ctx->proc.alloc), MAP_BYTES / 2);
 }
 
 static void page_allocation_failure(struct kunit *test)
@@ -552,10 +584,10 @@ static void page_allocation_failure(struct kunit *test)
 	binder_alloc_test_fail_page_alloc = true;
 	KUNIT_EXPECT_EQ(test, PTR_ERR(new_buf(test, PAGE_SIZE, false)), -ENOMEM);
 	binder_alloc_test_fail_page_alloc = false;
-	KUNIT_EXPECT_EQ(test, binder_alloc_get_allocated_count(&ctx->alloc), 0);
+	KUNIT_EXPECT_EQ(test, binder_alloc_get_allocated_count(&ctx->proc.alloc), 0);
 	a = new_buf(test, PAGE_SIZE, false);
 	KUNIT_ASSERT_FALSE(test, IS_ERR(a));
-	binder_alloc_free_buf(&ctx->alloc, a);
+	binder_alloc_free_buf(&ctx->proc.alloc, a);
 }
 
 /*
@@ -573,6 +605,7 @@ static void ebusy_race_adopts_page(struct kunit *test)
 	u64 races = alloc_stat(ST_RACES);
 	int ret;
 
+	EAGER_ONLY(test);
 	winner = alloc_page(GFP_KERNEL | __GFP_ZERO);
 	KUNIT_ASSERT_NOT_NULL(test, winner);
 	mmap_read_lock(mm);
@@ -588,10 +621,10 @@ static void ebusy_race_adopts_page(struct kunit *test)
 	a = new_buf(test, 100, false);
 	KUNIT_ASSERT_FALSE(test, IS_ERR(a));
 	KUNIT_EXPECT_EQ(test, alloc_stat(ST_RACES) - races, 1);
-	KUNIT_EXPECT_PTR_EQ(test, READ_ONCE(ctx->alloc.pages[0].page_ptr), winner);
+	KUNIT_EXPECT_PTR_EQ(test, READ_ONCE(ctx->proc.alloc.pages[0].page_ptr), winner);
 	/* No reference left behind by GUP. */
 	KUNIT_EXPECT_EQ(test, page_count(winner), 2);
-	binder_alloc_free_buf(&ctx->alloc, a);
+	binder_alloc_free_buf(&ctx->proc.alloc, a);
 }
 
 
@@ -617,7 +650,7 @@ static void split_hook(struct hook_script *h, unsigned int point, size_t index, 
 {
 	struct split_script *s = container_of(h, struct split_script, h);
 	struct bat *ctx = h->ctx;
-	unsigned long addr = ctx->alloc.buffer + index * PAGE_SIZE;
+	unsigned long addr = ctx->proc.alloc.buffer + index * PAGE_SIZE;
 	/* The installer holds the mmap lock for read: so do we. */
 	struct vm_area_struct *vma = vma_lookup(ctx->mm, addr);
 
@@ -626,13 +659,13 @@ static void split_hook(struct hook_script *h, unsigned int point, size_t index, 
 		if (vm_insert_page(vma, addr, s->p1))
 			return;
 		if (!s->late_publish)
-			smp_store_release(&ctx->alloc.pages[index].page_ptr, s->p1);
+			smp_store_release(&ctx->proc.alloc.pages[index].page_ptr, s->p1);
 		zap_page_range_single(vma, addr, PAGE_SIZE, NULL);
 		s->p2 = arg;
 		get_page(s->p2);
 		s->step = 2;
 	} else if (point == BINDER_TEST_AFTER_INSERT && s->step == 2 && s->late_publish) {
-		smp_store_release(&ctx->alloc.pages[index].page_ptr, s->p1);
+		smp_store_release(&ctx->proc.alloc.pages[index].page_ptr, s->p1);
 		s->step = 3;
 	}
 }
@@ -656,6 +689,7 @@ static void zap_between_installers_keeps_slot_and_pte(struct kunit *test)
 	u64 repaired = alloc_stat(ST_SPLITS_REPAIRED);
 	struct binder_buffer *a;
 
+	EAGER_ONLY(test);
 	s.p1 = alloc_page(GFP_KERNEL | __GFP_ZERO);
 	KUNIT_ASSERT_NOT_NULL(test, s.p1);
 	set_hook(&s.h);
@@ -672,10 +706,10 @@ static void zap_between_installers_keeps_slot_and_pte(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, page_count(s.p1), 2);
 	KUNIT_EXPECT_EQ(test, page_count(s.p2), 1);
 	/* The data path writes the page the receiver maps. */
-	KUNIT_EXPECT_EQ(test, binder_alloc_copy_to_buffer(&ctx->alloc, a, 0, "abcd", 4), 0);
+	KUNIT_EXPECT_EQ(test, binder_alloc_copy_to_buffer(&ctx->proc.alloc, a, 0, "abcd", 4), 0);
 	KUNIT_EXPECT_MEMEQ(test, (char *)page_address(s.p1), "abcd", 4);
 	put_page(s.p2);
-	binder_alloc_free_buf(&ctx->alloc, a);
+	binder_alloc_free_buf(&ctx->proc.alloc, a);
 	reclaim_all();
 	KUNIT_EXPECT_FALSE(test, page_installed(ctx, 0));
 }
@@ -696,7 +730,7 @@ static void busy_zap_hook(struct hook_script *h, unsigned int point, size_t inde
 {
 	struct busy_zap_script *s = container_of(h, struct busy_zap_script, h);
 	struct bat *ctx = h->ctx;
-	unsigned long addr = ctx->alloc.buffer + index * PAGE_SIZE;
+	unsigned long addr = ctx->proc.alloc.buffer + index * PAGE_SIZE;
 	struct vm_area_struct *vma = vma_lookup(ctx->mm, addr);
 
 	if (!vma)
@@ -721,6 +755,7 @@ static void ebusy_then_zap_retries(struct kunit *test)
 	u64 retries = alloc_stat(ST_RETRIES);
 	struct binder_buffer *a;
 
+	EAGER_ONLY(test);
 	s.w = alloc_page(GFP_KERNEL | __GFP_ZERO);
 	KUNIT_ASSERT_NOT_NULL(test, s.w);
 	set_hook(&s.h);
@@ -736,7 +771,7 @@ static void ebusy_then_zap_retries(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, page_count(s.w), 1);
 	put_page(s.mine);
 	__free_page(s.w);
-	binder_alloc_free_buf(&ctx->alloc, a);
+	binder_alloc_free_buf(&ctx->proc.alloc, a);
 }
 
 /*
@@ -769,7 +804,7 @@ static int installer_a(void *data)
 	struct two_installers *t = data;
 
 	kthread_use_mm(t->h.ctx->mm);
-	t->a_buf = binder_alloc_new_buf(&t->h.ctx->alloc, 100, 0, 0, 0);
+	t->a_buf = binder_alloc_new_buf(&t->h.ctx->proc.alloc, 100, 0, 0, 0);
 	kthread_unuse_mm(t->h.ctx->mm);
 	complete(&t->a_done);
 	return 0;
@@ -783,6 +818,7 @@ static void ebusy_two_real_installers(struct kunit *test)
 	struct task_struct *a;
 	struct binder_buffer *b;
 
+	EAGER_ONLY(test);
 	init_completion(&t.a_inserted);
 	init_completion(&t.b_done);
 	init_completion(&t.a_done);
@@ -811,8 +847,138 @@ static void ebusy_two_real_installers(struct kunit *test)
 	/* Slot + PTE + the script's; GUP's reference was dropped. */
 	KUNIT_EXPECT_EQ(test, page_count(t.a_page), 3);
 	put_page(t.a_page);
-	binder_alloc_free_buf(&ctx->alloc, b);
-	binder_alloc_free_buf(&ctx->alloc, t.a_buf);
+	binder_alloc_free_buf(&ctx->proc.alloc, b);
+	binder_alloc_free_buf(&ctx->proc.alloc, t.a_buf);
+}
+
+
+/* ---- page-fault mode: the receiver's faults map the pages -------------------- */
+
+/* Reads @len bytes of the binder mapping at @offset as the receiver would. */
+static int receiver_reads(struct bat *ctx, size_t offset, void *buf, size_t len)
+{
+	return copy_from_user(buf, (const void __user *)(ctx->addr + offset), len) ? -EFAULT : 0;
+}
+
+static void fault_maps_slot_page(struct kunit *test)
+{
+	struct bat *ctx = ctx_of(test);
+	u64 faults = alloc_stat(ST_FAULTS), mapped = alloc_stat(ST_FAULT_MAPPED);
+	struct binder_buffer *a;
+	char back[4];
+
+	FAULT_ONLY(test);
+	a = new_buf(test, PAGE_SIZE + 100, false);
+	KUNIT_ASSERT_FALSE(test, IS_ERR(a));
+	/* The sender filled the slots and mapped nothing. */
+	KUNIT_EXPECT_TRUE(test, page_installed(ctx, 0) && page_installed(ctx, 1));
+	KUNIT_EXPECT_PTR_EQ(test, mapped_page(ctx, 0), NULL);
+	KUNIT_EXPECT_EQ(test, binder_alloc_copy_to_buffer(&ctx->proc.alloc, a, 0, "abcd", 4), 0);
+
+	KUNIT_ASSERT_EQ(test, receiver_reads(ctx, 0, back, sizeof(back)), 0);
+	KUNIT_EXPECT_MEMEQ(test, back, "abcd", 4);
+	KUNIT_EXPECT_PTR_EQ(test, mapped_page(ctx, 0), slot_page(ctx, 0));
+	KUNIT_EXPECT_PTR_EQ(test, mapped_page(ctx, 1), NULL);
+	KUNIT_EXPECT_EQ(test, alloc_stat(ST_FAULTS) - faults, 1);
+	KUNIT_EXPECT_EQ(test, alloc_stat(ST_FAULT_MAPPED) - mapped, 1);
+	/* The slot's reference and the PTE's. */
+	KUNIT_EXPECT_EQ(test, page_count(slot_page(ctx, 0)), 2);
+
+	/* The receiver zaps its own PTE: its next fault maps the same page. */
+	mmap_read_lock(ctx->mm);
+	zap_page_range_single(vma_lookup(ctx->mm, ctx->addr), ctx->addr, PAGE_SIZE, NULL);
+	mmap_read_unlock(ctx->mm);
+	KUNIT_EXPECT_PTR_EQ(test, mapped_page(ctx, 0), NULL);
+	KUNIT_ASSERT_EQ(test, receiver_reads(ctx, 0, back, sizeof(back)), 0);
+	KUNIT_EXPECT_MEMEQ(test, back, "abcd", 4);
+	KUNIT_EXPECT_PTR_EQ(test, mapped_page(ctx, 0), slot_page(ctx, 0));
+	binder_alloc_free_buf(&ctx->proc.alloc, a);
+}
+
+/* No page in the slot: SIGBUS (here: the kernel's copy fails). */
+static void fault_where_no_page_fails(struct kunit *test)
+{
+	struct bat *ctx = ctx_of(test);
+	u64 faults = alloc_stat(ST_FAULTS), mapped = alloc_stat(ST_FAULT_MAPPED);
+	char back[4];
+
+	FAULT_ONLY(test);
+	KUNIT_EXPECT_FALSE(test, page_installed(ctx, 5));
+	KUNIT_EXPECT_EQ(test, receiver_reads(ctx, 5 * PAGE_SIZE, back, sizeof(back)), -EFAULT);
+	KUNIT_EXPECT_GE(test, alloc_stat(ST_FAULTS) - faults, 1);
+	KUNIT_EXPECT_EQ(test, alloc_stat(ST_FAULT_MAPPED) - mapped, 0);
+	KUNIT_EXPECT_PTR_EQ(test, mapped_page(ctx, 5), NULL);
+}
+
+/* Reclaim zaps the pages faults mapped and frees the others untouched. */
+static void reclaim_zaps_only_mapped_pages(struct kunit *test)
+{
+	struct bat *ctx = ctx_of(test);
+	u64 no_zap = alloc_stat(ST_NO_ZAP), reclaimed = alloc_stat(ST_RECLAIMED);
+	struct binder_buffer *a;
+	char back[4];
+
+	FAULT_ONLY(test);
+	a = new_buf(test, 2 * PAGE_SIZE, false);
+	KUNIT_ASSERT_FALSE(test, IS_ERR(a));
+	KUNIT_ASSERT_EQ(test, receiver_reads(ctx, 0, back, sizeof(back)), 0);
+	binder_alloc_free_buf(&ctx->proc.alloc, a);
+	reclaim_all();
+	KUNIT_EXPECT_EQ(test, alloc_stat(ST_RECLAIMED) - reclaimed, 2);
+	KUNIT_EXPECT_EQ(test, alloc_stat(ST_NO_ZAP) - no_zap, 1);
+	KUNIT_EXPECT_FALSE(test, page_installed(ctx, 0));
+	KUNIT_EXPECT_PTR_EQ(test, mapped_page(ctx, 0), NULL);
+	/* Installed again, the new page is what the next fault maps. */
+	a = new_buf(test, 2 * PAGE_SIZE, false);
+	KUNIT_ASSERT_FALSE(test, IS_ERR(a));
+	KUNIT_ASSERT_EQ(test, receiver_reads(ctx, 0, back, sizeof(back)), 0);
+	KUNIT_EXPECT_PTR_EQ(test, mapped_page(ctx, 0), slot_page(ctx, 0));
+	binder_alloc_free_buf(&ctx->proc.alloc, a);
+}
+
+/*
+ * A sender needing fresh pages while the receiver holds its own mmap lock
+ * for writing (a long mmap, say): in page-fault mode the sender does not
+ * wait; in eager mode it must, which this case checks too, so that it
+ * shows what it claims.
+ */
+struct sender_run {
+	struct bat *ctx;
+	struct completion done;
+	struct binder_buffer *buf;
+};
+
+static int sender_thread(void *data)
+{
+	struct sender_run *r = data;
+
+	r->buf = binder_alloc_new_buf(&r->ctx->proc.alloc, 3 * PAGE_SIZE, 0, 0, 0);
+	complete(&r->done);
+	return 0;
+}
+
+static void sender_needs_no_receiver_mmap_lock(struct kunit *test)
+{
+	struct bat *ctx = ctx_of(test);
+	struct sender_run r = { .ctx = ctx };
+	struct task_struct *t;
+	bool done_while_locked;
+
+	init_completion(&r.done);
+	mmap_write_lock(ctx->mm);
+	t = kthread_run(sender_thread, &r, "bat_sender");
+	if (IS_ERR(t)) {
+		mmap_write_unlock(ctx->mm);
+		KUNIT_FAIL(test, "no sender thread");
+		return;
+	}
+	done_while_locked = wait_for_completion_timeout(&r.done, fault_mode() ? 10 * HZ : HZ / 5);
+	mmap_write_unlock(ctx->mm);
+	if (!done_while_locked)
+		wait_for_completion(&r.done);
+	KUNIT_EXPECT_EQ(test, done_while_locked, fault_mode());
+	KUNIT_ASSERT_FALSE(test, IS_ERR(r.buf));
+	binder_alloc_free_buf(&ctx->proc.alloc, r.buf);
 }
 
 /* ---- teardown against the shrinker --------------------------------------- */
@@ -859,7 +1025,7 @@ static int release_k2(void *data)
 {
 	struct unlock_window *w = data;
 
-	binder_alloc_deferred_release(&w->h.ctx->alloc);
+	binder_alloc_deferred_release(&w->h.ctx->proc.alloc);
 	complete(&w->k2_done);
 	return 0;
 }
@@ -873,7 +1039,7 @@ static void shrinker_unlock_outlives_release(struct kunit *test)
 	bool k2_waited, k2_finished;
 
 	KUNIT_ASSERT_FALSE(test, IS_ERR(a));
-	binder_alloc_free_buf(&ctx->alloc, a);
+	binder_alloc_free_buf(&ctx->proc.alloc, a);
 	KUNIT_ASSERT_TRUE(test, page_on_lru(ctx, 0));
 	bat_unmap(ctx);
 	init_completion(&w.k1_locked);
@@ -910,7 +1076,7 @@ static void shrinker_unlock_outlives_release(struct kunit *test)
 	k2_finished = wait_for_completion_timeout(&w.k2_done, 10 * HZ);
 	KUNIT_EXPECT_TRUE(test, k2_waited);
 	KUNIT_EXPECT_TRUE(test, k2_finished);
-	KUNIT_EXPECT_PTR_EQ(test, ctx->alloc.state, NULL);
+	KUNIT_EXPECT_PTR_EQ(test, ctx->proc.alloc.state, NULL);
 	/* Still allocated: K1's reference keeps it (KASAN checks the read). */
 	KUNIT_EXPECT_NOT_NULL(test, w.state);
 	if (w.state)
@@ -933,14 +1099,14 @@ static void free_with_live_transaction_left_alone(struct kunit *test)
 
 	KUNIT_ASSERT_FALSE(test, IS_ERR(a));
 	a->transaction = (struct binder_transaction *)a;
-	binder_alloc_free_buf(&ctx->alloc, a);
+	binder_alloc_free_buf(&ctx->proc.alloc, a);
 	KUNIT_EXPECT_EQ(test, atomic_read(&binder_alloc_test_live_transaction_warnings) - warnings, 1);
-	KUNIT_EXPECT_EQ(test, binder_alloc_get_allocated_count(&ctx->alloc), 1);
+	KUNIT_EXPECT_EQ(test, binder_alloc_get_allocated_count(&ctx->proc.alloc), 1);
 	KUNIT_EXPECT_TRUE(test, page_installed(ctx, 0));
 	KUNIT_EXPECT_FALSE(test, page_on_lru(ctx, 0));
 	a->transaction = NULL;
-	binder_alloc_free_buf(&ctx->alloc, a);
-	KUNIT_EXPECT_EQ(test, binder_alloc_get_allocated_count(&ctx->alloc), 0);
+	binder_alloc_free_buf(&ctx->proc.alloc, a);
+	KUNIT_EXPECT_EQ(test, binder_alloc_get_allocated_count(&ctx->proc.alloc), 0);
 }
 
 /*
@@ -957,14 +1123,14 @@ static void release_with_live_transaction_left_alone(struct kunit *test)
 	unsigned long lru0;
 
 	KUNIT_ASSERT_FALSE(test, IS_ERR(a) || IS_ERR(b));
-	binder_alloc_free_buf(&ctx->alloc, b);
+	binder_alloc_free_buf(&ctx->proc.alloc, b);
 	lru0 = list_lru_count(&binder_freelist);
 	KUNIT_ASSERT_GE(test, lru0, 1);
 	a->transaction = (struct binder_transaction *)a;
 	bat_unmap(ctx);
-	binder_alloc_deferred_release(&ctx->alloc);
+	binder_alloc_deferred_release(&ctx->proc.alloc);
 	KUNIT_EXPECT_EQ(test, atomic_read(&binder_alloc_test_live_transaction_warnings) - warnings, 1);
-	KUNIT_EXPECT_PTR_EQ(test, ctx->alloc.state, NULL);
+	KUNIT_EXPECT_PTR_EQ(test, ctx->proc.alloc.state, NULL);
 	/* b's page left the LRU with the rest: the shrinker never sees it. */
 	KUNIT_EXPECT_EQ(test, list_lru_count(&binder_freelist), lru0 - 1);
 	WRITE_ONCE(a->transaction, NULL);
@@ -1048,7 +1214,7 @@ static void selftest_layouts(struct kunit *test)
 		alloc_layout(test, b, sizes);
 		KUNIT_EXPECT_TRUE_MSG(test, pages_in_use(test, ctx, end), "order %d", o);
 		for (int i = 0; i < 3; i++)
-			binder_alloc_free_buf(&ctx->alloc, b[orders[o][i]]);
+			binder_alloc_free_buf(&ctx->proc.alloc, b[orders[o][i]]);
 		/* Every page that only these buffers used is unused now. */
 		for (size_t i = 0; i < end / PAGE_SIZE; i++)
 			KUNIT_EXPECT_TRUE_MSG(test, page_on_lru(ctx, i), "order %d page %zu", o, i);
@@ -1056,7 +1222,7 @@ static void selftest_layouts(struct kunit *test)
 		alloc_layout(test, b, sizes);
 		KUNIT_EXPECT_EQ_MSG(test, list_lru_count(&binder_freelist), 0, "order %d", o);
 		for (int i = 0; i < 3; i++)
-			binder_alloc_free_buf(&ctx->alloc, b[orders[o][i]]);
+			binder_alloc_free_buf(&ctx->proc.alloc, b[orders[o][i]]);
 		reclaim_all();
 		for (size_t i = 0; i < MAP_PAGES; i++)
 			KUNIT_EXPECT_FALSE_MSG(test, page_installed(ctx, i), "order %d page %zu", o, i);
@@ -1085,6 +1251,10 @@ static struct kunit_case binder_alloc_cases[] = {
 	KUNIT_CASE(shrinker_unlock_outlives_release),
 	KUNIT_CASE(free_with_live_transaction_left_alone),
 	KUNIT_CASE(release_with_live_transaction_left_alone),
+	KUNIT_CASE(fault_maps_slot_page),
+	KUNIT_CASE(fault_where_no_page_fails),
+	KUNIT_CASE(reclaim_zaps_only_mapped_pages),
+	KUNIT_CASE(sender_needs_no_receiver_mmap_lock),
 	{}
 };
 
