@@ -9,8 +9,10 @@
 //! memory (`struct binder_lru_page`, read by the kernel's selftest).
 //!
 //! Locking and ordering:
-//! - Lock order: mmap lock (read) -> allocator mutex -> LRU lock. The
-//!   shrinker runs under the LRU lock and only trylocks the other two.
+//! - Lock order: mmap lock (read) or the VMA lock of a fault -> allocator
+//!   mutex -> LRU lock. The shrinker runs under the LRU lock and only
+//!   trylocks the other two (in page-fault mode the mutex first: with
+//!   trylocks the order cannot deadlock).
 //! - A slot goes from free to installed only while a buffer covering it
 //!   is allocated, i.e. after new_buf took it off the LRU under the mutex,
 //!   and new_buf returns only after its installs are done. So while any

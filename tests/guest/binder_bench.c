@@ -529,27 +529,6 @@ static double trace_ts(const char *line, const char *event)
 	return strtod(p, NULL);
 }
 
-static long trace_tid(const char *line)
-{
-	const char *br = strstr(line, " [");
-	const char *p = br;
-
-	while (p && p > line && p[-1] != '-')
-		p--;
-	return p && p > line ? strtol(p, NULL, 10) : -1;
-}
-
-static void trace_field(const char *line, const char *key, char *out, size_t len)
-{
-	const char *p = strstr(line, key);
-	size_t i = 0;
-
-	if (p)
-		for (p += strlen(key); *p && *p != ' ' && *p != '\n' && i + 1 < len; p++)
-			out[i++] = *p;
-	out[i] = 0;
-}
-
 /*
  * Reads the trace: how long the receiver's and the control's loops waited
  * for their mmap lock, and who else held the receiver's mmap lock (binder

@@ -11,33 +11,57 @@
  * Unused binder pages are put on the LRU, then min_free_kbytes is raised
  * so that free memory sits between the min and low watermarks: the next
  * allocation wakes kswapd, and nothing can run out of memory (a hog
- * allocating anonymous memory without swap ends in the OOM killer).
+ * allocating anonymous memory without swap ends in the OOM killer). The
+ * watermarks are per zone, min_free_kbytes being shared out by managed
+ * pages: with NUMA (the guest has two nodes, one CPU each) the test picks
+ * the node with the least free memory, sets the watermark for it, and
+ * allocates on that node only (MPOL_BIND: an allocation that may fall back
+ * to another node's free memory wakes no kswapd).
  * Checks: kswapd ran (a kswapd thread was switched in and out: one per
  * NUMA node, and the guest has two; the test kernels have no vm event
  * counters) and the binder
  * pages left the LRU without any drop_caches.
  * Output: KTAP on stdout.
  */
+#define _GNU_SOURCE
 #include <dirent.h>
+#include <sched.h>
+#include <sys/syscall.h>
 #include "binder_service.h"
+
+#define MPOL_BIND 2 /* include/uapi/linux/mempolicy.h */
 
 #define ECHO_SIZE (2u << 20)
 #define MIN_FREE "/proc/sys/vm/min_free_kbytes"
 
-/* Free pages of all zones (zoneinfo "pages free"). */
-static long zones_free(void)
+#define MAX_NODES 8
+
+/* Free and managed pages per NUMA node (zoneinfo); returns the node count. */
+static int nodes_memory(long free[MAX_NODES], long managed[MAX_NODES])
 {
 	char line[256];
-	long total = 0, v;
+	int node = -1, n = 0;
+	long v;
 	FILE *fp = fopen("/proc/zoneinfo", "r");
 
+	memset(free, 0, MAX_NODES * sizeof(long));
+	memset(managed, 0, MAX_NODES * sizeof(long));
 	if (!fp)
-		return -1;
-	while (fgets(line, sizeof(line), fp))
-		if (sscanf(line, " pages free %ld", &v) == 1)
-			total += v;
+		return 0;
+	while (fgets(line, sizeof(line), fp)) {
+		if (sscanf(line, "Node %d,", &node) == 1) {
+			if (node >= MAX_NODES)
+				node = -1;
+			else if (node + 1 > n)
+				n = node + 1;
+		} else if (node >= 0 && sscanf(line, " pages free %ld", &v) == 1) {
+			free[node] += v;
+		} else if (node >= 0 && sscanf(line, " managed %ld", &v) == 1) {
+			managed[node] += v;
+		}
+	}
 	fclose(fp);
-	return total;
+	return n;
 }
 
 static long read_long(const char *path)
@@ -103,7 +127,8 @@ static int lru_pages(void)
 
 int main(void)
 {
-	long runs0, runs1, ret, saved, free_kb;
+	long runs0, runs1, ret, saved, min_kb = 0, free[MAX_NODES], managed[MAX_NODES], all = 0;
+	int nodes, node = 0;
 	int lru0, lru1;
 	char why[128], val[32];
 	const char *err;
@@ -127,11 +152,30 @@ int main(void)
 	 */
 	runs0 = kswapd_switches();
 	saved = read_long(MIN_FREE);
-	free_kb = zones_free() * 4;
-	snprintf(val, sizeof(val), "%ld", free_kb * 85 / 100);
-	ret = saved > 0 && free_kb > 0 ? write_file(MIN_FREE, val) : -EINVAL;
-	ktap_result(ret == 0, "watermarks_raised", "min_free_kbytes %ld -> %s: %s", saved, val,
-		    strerror((int)-ret));
+	nodes = nodes_memory(free, managed);
+	for (int i = 0; i < nodes; i++) {
+		all += managed[i];
+		if (managed[i] && (!managed[node] || free[i] * managed[node] < free[node] * managed[i]))
+			node = i;
+	}
+	/* The node's share of min_free_kbytes: 85% of what it has free. */
+	if (managed[node])
+		min_kb = free[node] * 4 * 85 / 100 * all / managed[node];
+	snprintf(val, sizeof(val), "%ld", min_kb);
+	ret = saved > 0 && min_kb > 0 ? write_file(MIN_FREE, val) : -EINVAL;
+	ktap_result(ret == 0, "watermarks_raised", "min_free_kbytes %ld -> %s for node %d of %d: %s",
+		    saved, val, node, nodes, strerror((int)-ret));
+	/* Allocate on that node only, from its CPU (one per node here). */
+	if (nodes > 1) {
+		unsigned long mask = 1ul << node;
+		cpu_set_t cpus;
+
+		CPU_ZERO(&cpus);
+		CPU_SET(node, &cpus);
+		sched_setaffinity(0, sizeof(cpus), &cpus);
+		if (syscall(SYS_set_mempolicy, MPOL_BIND, &mask, MAX_NODES + 1))
+			ktap_diag("set_mempolicy: %s", strerror(errno));
+	}
 	/* Allocate a little to meet the new watermark, then let kswapd work. */
 	for (int i = 0; i < 20; i++) {
 		void *p = mmap(NULL, 64 << 10, PROT_READ | PROT_WRITE,

@@ -67,26 +67,6 @@ static void *client_thread(void *arg)
 	return NULL;
 }
 
-static long trace_tid(const char *line)
-{
-	const char *p = strstr(line, " [");
-
-	while (p && p > line && p[-1] != '-')
-		p--;
-	return p && p > line ? strtol(p, NULL, 10) : -1;
-}
-
-static void trace_field(const char *line, const char *key, char *out, size_t len)
-{
-	const char *p = strstr(line, key);
-	size_t i = 0;
-
-	if (p)
-		for (p += strlen(key); *p && *p != ' ' && *p != '\n' && i + 1 < len; p++)
-			out[i++] = *p;
-	out[i] = 0;
-}
-
 static int is_client(long tid)
 {
 	for (int i = 0; i < CLIENT_THREADS; i++)

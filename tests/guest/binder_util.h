@@ -449,4 +449,28 @@ static void ktap_free_pages_balance(long base, long after, long bound, const cha
 			    "%ld pages missing%s", base - after, what);
 }
 
+/* ---- the kernel's trace (tracefs), as the profiles read it ------------- */
+
+/* The task id of a trace line ("comm-TID [cpu] ..."), or -1. */
+static long trace_tid(const char *line)
+{
+	const char *p = strstr(line, " [");
+
+	while (p && p > line && p[-1] != '-')
+		p--;
+	return p && p > line ? strtol(p, NULL, 10) : -1;
+}
+
+/* The value of "KEY..." in a trace line, up to the next space. */
+static void trace_field(const char *line, const char *key, char *out, size_t len)
+{
+	const char *p = strstr(line, key);
+	size_t i = 0;
+
+	if (p)
+		for (p += strlen(key); *p && *p != ' ' && *p != '\n' && i + 1 < len; p++)
+			out[i++] = *p;
+	out[i] = 0;
+}
+
 #endif /* BINDER_UTIL_H */
