@@ -160,8 +160,9 @@ pub(crate) use trace;
 pub(crate) enum Counter {
     /// vm_insert_page() put one of our pages into a mapping.
     PagesInstalled,
-    /// An installer lost the race for a page and uses the winner's:
-    /// -EBUSY and adopted it (eager mode), or found the slot filled when
+    /// An installer lost the race for a page and uses the winner's: found
+    /// it published when checking again under the mmap lock, or met -EBUSY
+    /// and adopted it (eager mode), or found the slot filled when
     /// publishing (page-fault mode).
     InstallRacesRecovered,
     /// The shrinker freed an unused page.

@@ -483,8 +483,9 @@ impl PageRange {
         let page_ptr = Self::page_ptr(slot);
 
         for _ in 0..INSERT_ATTEMPTS {
-            // Another installer may have published since our unlocked look.
+            // Another installer published since our unlocked look: it won.
             if !page_ptr.load(Ordering::Acquire).is_null() {
+                debug::count(Counter::InstallRacesRecovered);
                 return Ok(());
             }
             test_hook!(BeforeInsert, self.alloc_ptr(), index, page.as_raw().cast());
