@@ -461,7 +461,7 @@ static void run_scenario(const struct scenario *s)
 	int ready[2], hung = 0;
 	int32_t status = -1;
 	char name[96], why[200];
-	uint64_t end;
+	uint64_t start, end;
 
 	memset(sh, 0, sizeof(*sh));
 	sc = s;
@@ -492,11 +492,13 @@ static void run_scenario(const struct scenario *s)
 		if (clients[i] == 0)
 			client_main();
 	}
-	end = now_ns() + (uint64_t)seconds * 1000000000ull;
-	for (int i = 0; now_ns() < end; i++) {
+	start = now_ns();
+	end = start + (uint64_t)seconds * 1000000000ull;
+	while (now_ns() < end) {
 		drop_caches();
 		usleep(5000);
-		if (s->op == OP_SIGKILL && i == 100) {
+		/* One second into the traffic (drop_caches is slow on debug). */
+		if (s->op == OP_SIGKILL && !sh->ops && now_ns() - start >= 1000000000ull) {
 			kill(receiver, SIGKILL);
 			bump(&sh->ops);
 		}
