@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Guest instructions per allocator call (deterministic, unlike TCG times):
 #   insn-profile.sh KDIR INITRD MODULE OUT
+# MODPARAMS (environment): the module's parameters, as for run-guest.sh.
 # Boots KDIR's kernel with MODULE under QEMU's execution log (-d exec,
 # nochain,in_asm, kernel and module text only), runs guest/plans/insns
 # (the steady workload for 1 s) and has scripts/insn_profile.py count the
@@ -21,11 +22,13 @@ trap 'rm -f "$fifo"' EXIT
 rm -f "$out" "$out.serial"
 python3 "$PROJECT_DIR/scripts/insn_profile.py" "$fifo" "$out.serial" "$kdir/System.map" "$out" &
 analyser=$!
+append="console=ttyS0 panic=-1 oops=panic nokaslr testmod=$module testplan=insns"
+[ -n "${MODPARAMS:-}" ] && append="$append testmodparams=$MODPARAMS"
 rc=0
 timeout --foreground -k 10 1800 qemu-system-x86_64 -m 512M -smp 2 -display none \
 	-serial stdio -monitor none -no-reboot -kernel "$kdir/arch/x86/boot/bzImage" \
 	-initrd "$initrd" \
-	-append "console=ttyS0 panic=-1 oops=panic nokaslr testmod=$module testplan=insns" \
+	-append "$append" \
 	-d exec,nochain,in_asm -dfilter 0xffffffff81000000..0xffffffffff000000 -D "$fifo" \
 	</dev/null >"$out.serial" 2>&1 || rc=$?
 wait "$analyser" || rc=$?

@@ -14,7 +14,7 @@
  *               same loop runs in a control process binder never maps
  *               into (CPU-sharing control).
  *   pressure    the same under memory pressure (swap on zram, a hog of
- *               500 MiB, half random, in a 512 MiB guest); R's loop is
+ *               600 MiB touching its pages in a 512 MiB guest); R's loop is
  *               bare mmap/munmap. The mmap lock is traced (see profile):
  *               under pressure the loop's iteration times are mostly CPU
  *               sharing, its lock waits are what binder adds. Variant
@@ -101,12 +101,13 @@ struct loop_args {
 
 #define TRACING "/sys/kernel/debug/tracing"
 
-/* Tells the profile (below) which task runs which loop. */
-static void trace_mark_loop(const char *who)
+/* Tells the profile (below) which task is which: "receiver" and
+ * "control" (the two loops) or "sender" (a client thread). */
+static void trace_mark_task(const char *who)
 {
 	char msg[64];
 
-	snprintf(msg, sizeof(msg), "bench_loop %s tid=%ld", who, (long)syscall(SYS_gettid));
+	snprintf(msg, sizeof(msg), "bench_task %s tid=%ld", who, (long)syscall(SYS_gettid));
 	write_file(TRACING "/trace_marker", msg);
 }
 
@@ -114,7 +115,7 @@ static void *mm_loop(void *arg)
 {
 	struct loop_args *a = arg;
 
-	trace_mark_loop(a->who);
+	trace_mark_task(a->who);
 	while (!*stop) {
 		uint64_t t0 = now_ns();
 		uint8_t *p = mmap(NULL, 64 * 1024, PROT_READ | PROT_WRITE,
@@ -146,6 +147,10 @@ static void *r_binder_thread(void *arg)
 	while (!binder_next_event(&rb, &r, &ev)) {
 		if (ev.cmd != BR_TRANSACTION)
 			continue;
+		/* Read every page of the call, as a real service does: in
+		 * page-fault mode this is where the pages get mapped. */
+		for (size_t i = 0; i < ev.tr.data_size; i += 4096)
+			(void)((volatile uint8_t *)(uintptr_t)ev.tr.data.ptr.buffer)[i];
 		binder_free_buffer(&rb, ev.tr.data.ptr.buffer);
 		binder_send(&rb, BC_REPLY, 0, 0, 0, &ok, sizeof(ok));
 	}
@@ -181,6 +186,7 @@ static void *client_thread(void *arg)
 	struct binder_event ev;
 
 	(void)arg;
+	trace_mark_task("sender");
 	while (!*stop) {
 		uint64_t t0 = now_ns();
 
@@ -205,20 +211,22 @@ static void client(void)
 }
 
 /*
- * The hog: 500 MiB (BENCH_HOG_MIB) in a 512 MiB guest, half of each page
- * random (BENCH_HOG_RANDOM=0: untouched but for a counter) so that zram
- * compresses it only 2:1 and swapping it costs real memory: page
- * allocations then enter direct reclaim.
+ * The hog: 600 MiB (BENCH_HOG_MIB) in a 512 MiB guest, every page written
+ * once and then touched again and again, round and round: more than the
+ * guest holds, so it swaps (to zram) all the time and page allocations
+ * enter direct reclaim. This is the hog with which an independent
+ * measurement saw stock's long receiver stalls. BENCH_HOG_RANDOM=1 makes
+ * half of each page random, so that zram compresses it only 2:1.
  */
 static void hog(void)
 {
 	const char *mib = getenv("BENCH_HOG_MIB");
-	size_t size = (size_t)(mib ? atoi(mib) : 500) << 20;
+	size_t size = (size_t)(mib ? atoi(mib) : 600) << 20;
 	uint8_t *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 
 	if (p == MAP_FAILED)
 		_exit(1);
-	if (!getenv("BENCH_HOG_RANDOM") || atoi(getenv("BENCH_HOG_RANDOM"))) {
+	if (getenv("BENCH_HOG_RANDOM") && atoi(getenv("BENCH_HOG_RANDOM"))) {
 		uint64_t x = 88172645463325252ull;
 
 		for (size_t i = 0; i < size && !*stop; i += 4096)
@@ -263,6 +271,28 @@ static int trace_locks;
 static int profile_prepare(void);
 static int profile_stop(const char *workload, pid_t reclaimer);
 
+/* A counter of /proc/vmstat; with a trailing '*', the sum of the counters
+ * whose names start with what comes before it. */
+static long vmstat(const char *key)
+{
+	char line[128], k[64];
+	size_t n = strlen(key);
+	long v, sum = 0;
+	FILE *f = fopen("/proc/vmstat", "r");
+
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "%63s %ld", k, &v) == 2 &&
+		    (key[n - 1] == '*' ? !strncmp(k, key, n - 1) : !strcmp(k, key)))
+			sum += v;
+	if (f)
+		fclose(f);
+	return sum;
+}
+
+static const char *const pressure_counters[] = { "pswpin", "pswpout", "allocstall_*",
+						 "pgscan_direct" };
+#define NR_PRESSURE_COUNTERS 4
+
 /*
  * reclaimer: run the binder shrinker (drop_caches) every 2 ms; without it
  * only memory pressure reclaims R's pages. BENCH_RECLAIMER=0/1 overrides.
@@ -275,6 +305,7 @@ static int contention(const char *workload, int pressure, int touch, int reclaim
 	int32_t status = -1;
 	pid_t receiver_pid;
 	uint64_t end, trace_end;
+	long vm0[NR_PRESSURE_COUNTERS];
 
 	if (getenv("BENCH_RECLAIMER"))
 		reclaimer = atoi(getenv("BENCH_RECLAIMER"));
@@ -312,6 +343,8 @@ static int contention(const char *workload, int pressure, int touch, int reclaim
 	for (int i = 0; i < 2; i++)
 		if ((kids[nk++] = fork()) == 0)
 			client();
+	for (int i = 0; i < NR_PRESSURE_COUNTERS; i++)
+		vm0[i] = vmstat(pressure_counters[i]);
 	end = now_ns() + (uint64_t)seconds * 1000000000ull;
 	trace_end = now_ns() + (uint64_t)TRACE_SECONDS * 1000000000ull;
 	while (now_ns() < end) {
@@ -332,6 +365,12 @@ static int contention(const char *workload, int pressure, int touch, int reclaim
 	print_lat(workload, "receiver_loop", r_lat);
 	print_lat(workload, "control_loop", c_lat);
 	print_lat(workload, "calls", call_lat);
+	/* How much memory pressure there was: swapping and direct reclaim
+	 * during the measurement. */
+	printf("# BENCH {\"workload\": \"%s\", \"who\": \"vmstat\", \"pswpin\": %ld, "
+	       "\"pswpout\": %ld, \"allocstall\": %ld, \"pgscan_direct\": %ld}\n", workload,
+	       vmstat(pressure_counters[0]) - vm0[0], vmstat(pressure_counters[1]) - vm0[1],
+	       vmstat(pressure_counters[2]) - vm0[2], vmstat(pressure_counters[3]) - vm0[3]);
 	return trace_locks ? profile_stop(workload, getpid()) : 0;
 }
 
@@ -538,8 +577,18 @@ static double trace_ts(const char *line, const char *event)
 static int profile_report(const char *workload, pid_t reclaimer)
 {
 	static struct task_lock t[MAX_TID];
+	static char sender[MAX_TID];
 	struct lock_use r_wait = { 0 }, c_wait = { 0 }, install_read = { 0 }, install_write = { 0 },
-			shrinker_hold = { 0 }, install_wait = { 0 };
+			shrinker_hold = { 0 }, install_wait = { 0 }, sender_read = { 0 },
+			sender_write = { 0 }, sender_wait = { 0 }, r_behind = { 0 };
+	/*
+	 * The part of the receiver loop's waits during which another task
+	 * held the receiver's mmap lock: what others add to its waits, as
+	 * opposed to the time a woken waiter waits for a CPU (the control's
+	 * loop, alone in its mm, waits as long for that).
+	 */
+	int r_waiting = 0, others_holding = 0;
+	double sweep_ts = 0, behind_us = 0;
 	long r_tid = -1, c_tid = -1, lines = 0;
 	char line[512], r_mm[24] = "", mm[24], write[8], success[8];
 	FILE *f = fopen(TRACING "/trace", "r");
@@ -554,33 +603,50 @@ static int profile_report(const char *workload, pid_t reclaimer)
 		if (line[0] == '#' || tid < 0 || tid >= MAX_TID)
 			continue;
 		lines++;
-		if ((ev = strstr(line, "tracing_mark_write: bench_loop "))) {
+		if ((ev = strstr(line, "tracing_mark_write: bench_task "))) {
 			long id = strtol(strstr(ev, "tid=") + 4, NULL, 10);
 
 			if (strstr(ev, "receiver"))
 				r_tid = id;
-			else
+			else if (strstr(ev, "control"))
 				c_tid = id;
+			else if (id >= 0 && id < MAX_TID)
+				sender[id] = 1;
 			continue;
 		}
 		trace_field(line, "mm=", mm, sizeof(mm));
 		trace_field(line, "write=", write, sizeof(write));
 		if (tid == r_tid && !r_mm[0])
 			strcpy(r_mm, mm);
+		if (!(ev = strstr(line, " mmap_lock_")))
+			continue;
+		ts = trace_ts(line, ev + 1);
+		if (r_waiting && others_holding > 0)
+			behind_us += (ts - sweep_ts) * 1e6;
+		sweep_ts = ts;
 		if ((ev = strstr(line, "mmap_lock_start_locking:"))) {
-			t[tid].start_ts = trace_ts(line, ev);
+			t[tid].start_ts = ts;
+			if (tid == r_tid) {
+				r_waiting = 1;
+				behind_us = 0;
+			}
 		} else if ((ev = strstr(line, "mmap_lock_acquire_returned:"))) {
-			ts = trace_ts(line, ev);
 			trace_field(line, "success=", success, sizeof(success));
 			if (t[tid].start_ts > 0) {
 				double us = (ts - t[tid].start_ts) * 1e6;
 
-				if (tid == r_tid)
+				if (tid == r_tid) {
 					lock_use_add(&r_wait, us);
+					lock_use_add(&r_behind, behind_us);
+					r_waiting = 0;
+				}
 				else if (tid == c_tid)
 					lock_use_add(&c_wait, us);
-				else if (r_mm[0] && !strcmp(mm, r_mm))
+				else if (r_mm[0] && !strcmp(mm, r_mm)) {
 					lock_use_add(&install_wait, us);
+					if (sender[tid])
+						lock_use_add(&sender_wait, us);
+				}
 				t[tid].start_ts = 0;
 			}
 			if (!strcmp(success, "true")) {
@@ -588,6 +654,8 @@ static int profile_report(const char *workload, pid_t reclaimer)
 				t[tid].hold_ts = ts;
 				t[tid].write = !strcmp(write, "true");
 				strcpy(t[tid].mm, mm);
+				if (tid != r_tid && r_mm[0] && !strcmp(mm, r_mm))
+					others_holding++;
 			}
 		} else if ((ev = strstr(line, "mmap_lock_released:"))) {
 			double us;
@@ -595,24 +663,32 @@ static int profile_report(const char *workload, pid_t reclaimer)
 			if (!t[tid].holding)
 				continue;
 			t[tid].holding = 0;
-			us = (trace_ts(line, ev) - t[tid].hold_ts) * 1e6;
+			if (tid != r_tid && r_mm[0] && !strcmp(t[tid].mm, r_mm) && others_holding > 0)
+				others_holding--;
+			us = (ts - t[tid].hold_ts) * 1e6;
 			if (tid == r_tid || tid == c_tid || !r_mm[0] || strcmp(t[tid].mm, r_mm))
 				continue;
 			if (tid == reclaimer)
 				lock_use_add(&shrinker_hold, us);
 			else
 				lock_use_add(t[tid].write ? &install_write : &install_read, us);
+			if (sender[tid])
+				lock_use_add(t[tid].write ? &sender_write : &sender_read, us);
 		}
 	}
 	fclose(f);
 	printf("# profile: %ld trace lines; receiver loop tid %ld, control loop tid %ld\n", lines,
 	       r_tid, c_tid);
 	print_lock_use(workload, "receiver_loop_lock_wait", &r_wait);
+	print_lock_use(workload, "receiver_loop_wait_behind_others", &r_behind);
 	print_lock_use(workload, "control_loop_lock_wait", &c_wait);
 	print_lock_use(workload, "receiver_mm_read_held_by_others", &install_read);
 	print_lock_use(workload, "receiver_mm_write_held_by_others", &install_write);
 	print_lock_use(workload, "receiver_mm_others_lock_wait", &install_wait);
 	print_lock_use(workload, "receiver_mm_held_by_drop_caches", &shrinker_hold);
+	print_lock_use(workload, "receiver_mm_read_held_by_senders", &sender_read);
+	print_lock_use(workload, "receiver_mm_write_held_by_senders", &sender_write);
+	print_lock_use(workload, "receiver_mm_senders_lock_wait", &sender_wait);
 	return r_tid < 0 || c_tid < 0 || !r_mm[0];
 }
 
