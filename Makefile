@@ -4,8 +4,10 @@
 #   make check         the test suite: kernels, modules, guests, report
 #   make run           boot a guest and demonstrate binder IPC through the module
 #   make shell         the same guest, interactive
-#   make bench         A/B benchmark, stock vs ours (bench/results/)
+#   make bench         benchmark: stock vs eager vs page-fault mode (bench/results/)
 #   make modules KDIR=<kernel build dir>   build binder_linux.ko only
+#   make in-tree KSRC=<6.12 source>        add the allocator to a kernel tree
+#   make in-tree-revert KSRC=<6.12 source> take it out again
 #   make setup         install the host packages (Debian 12, as root)
 #   make kernels       build the cached test kernels
 #   make clean         remove build/ (the kernel cache stays)
@@ -20,12 +22,12 @@ KDIR ?=
 
 export MODULES KERNELS
 
-.PHONY: all modules check run shell bench setup kernels clean help
+.PHONY: all modules check run shell bench setup kernels clean help in-tree in-tree-revert
 
 all: modules
 
 help:
-	@sed -n '2,12p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,14p' Makefile | sed 's/^# \{0,1\}//'
 
 setup:
 	@bash scripts/setup-host.sh
@@ -33,13 +35,23 @@ setup:
 kernels: setup
 	@for k in $(KERNELS); do bash scripts/build-kernel.sh $$k >/dev/null || exit 1; done
 
-modules: setup
+# With KDIR given (DKMS, a distribution kernel) nothing is installed: the
+# kernel's own toolchain must be there.
+modules: $(if $(KDIR),,setup)
 	@kdir="$(KDIR)"; \
 	if [ -z "$$kdir" ]; then kdir=$$(bash scripts/build-kernel.sh base) || exit 1; fi; \
 	for m in $(MODULES); do \
 		ko=$$(bash scripts/build-module.sh "$$kdir" $$m "$(PROJECT)/build/modules/$$m") || exit 1; \
 		echo "built $$ko (against $$kdir)"; \
 	done
+
+in-tree:
+	@test -n "$(KSRC)" || { echo "usage: make in-tree KSRC=<6.12 kernel source tree>"; exit 1; }
+	@bash scripts/in-tree.sh "$(KSRC)"
+
+in-tree-revert:
+	@test -n "$(KSRC)" || { echo "usage: make in-tree-revert KSRC=<6.12 kernel source tree>"; exit 1; }
+	@bash scripts/in-tree.sh --revert "$(KSRC)"
 
 check: setup
 	@bash scripts/check.sh

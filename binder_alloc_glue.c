@@ -36,6 +36,20 @@
 /* Same bits and default as the C allocator: BINDER_DEBUG_USER_ERROR. */
 u32 binder_alloc_debug_mask = 1U << 0;	/* Rust reads it too */
 module_param_named(alloc_debug_mask, binder_alloc_debug_mask, uint, 0644);
+MODULE_PARM_DESC(alloc_debug_mask,
+		 "allocator messages to print, the C allocator's bits: 1 user errors, 2 open/close, 4 buffer allocation, 8 async buffer allocation (default 1)");
+
+/*
+ * modinfo of binder_linux. binder.c declares only the license and leaves
+ * its own parameters undescribed: their descriptions are given here, for
+ * binder.c's parameters as it defines them in 6.12.
+ */
+MODULE_DESCRIPTION("Android binder IPC, with a Rust buffer allocator that installs pages concurrently (binder-alloc-rs)");
+MODULE_AUTHOR("binder-alloc-rs developers");
+MODULE_VERSION(BINDER_ALLOC_RS_VERSION);
+MODULE_PARM_DESC(debug_mask, "binder.c messages to print (BINDER_DEBUG_* bits)");
+MODULE_PARM_DESC(devices, "binder devices to create, comma-separated (without binderfs)");
+MODULE_PARM_DESC(stop_on_user_error, "stop a process at its first user error (debugging)");
 
 #define BINDER_ALLOC_DEBUG_SITES 32
 /*

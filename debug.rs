@@ -127,6 +127,7 @@ macro_rules! test_hook {
 pub(crate) use test_hook;
 
 /// Whether the tracepoint `tp` (one of binder.c's) has probes attached.
+#[cfg(CONFIG_TRACEPOINTS)]
 #[inline]
 pub(crate) fn tracing(tp: *const kernel::bindings::tracepoint) -> bool {
     // SAFETY: `tp` is one of binder.c's tracepoints, which live as long as
@@ -135,9 +136,12 @@ pub(crate) fn tracing(tp: *const kernel::bindings::tracepoint) -> bool {
 }
 
 /// Fires binder.c's tracepoint `binder_$event` through the C glue, with no
-/// call at all while the tracepoint is disabled.
+/// call at all while the tracepoint is disabled. Without
+/// `CONFIG_TRACEPOINTS` (binder.c has no tracepoints then) it only
+/// evaluates its arguments.
 macro_rules! trace {
     ($event:ident, $($arg:expr),* $(,)?) => {
+        #[cfg(CONFIG_TRACEPOINTS)]
         kernel::macros::paste! {
             // Older compilers (6.12 supports 1.78) require `unsafe` here.
             #[allow(unused_unsafe)]
@@ -150,6 +154,8 @@ macro_rules! trace {
                 unsafe { $crate::ffi::[<binder_glue_trace_ $event>]($($arg),*) };
             }
         }
+        #[cfg(not(CONFIG_TRACEPOINTS))]
+        let _ = ($($arg,)*);
     };
 }
 pub(crate) use trace;

@@ -51,8 +51,10 @@ pub(crate) struct binder_alloc {
 }
 
 mod layout {
-    // Generated at build time from binder_layout.c (see Kbuild).
-    include!("binder_layout.rs");
+    // Generated at build time from binder_layout.c (layout.mk): its path
+    // in the build tree, which is not this file's directory when a kernel
+    // tree is built with O=.
+    include!(env!("BINDER_ALLOC_LAYOUT_RS"));
 }
 
 macro_rules! assert_layout {
@@ -113,17 +115,29 @@ extern "C" {
     pub(crate) static mut binder_alloc_debug_mask: u32;
 
     // binder.c's tracepoints of the allocator (its CREATE_TRACE_POINTS);
-    // only their keys are read, see `debug::trace!`.
+    // only their keys are read, see `debug::trace!`. A kernel without
+    // tracepoints has none (binder.c's trace calls compile away).
+    #[cfg(CONFIG_TRACEPOINTS)]
     pub(crate) static mut __tracepoint_binder_update_page_range: bindings::tracepoint;
+    #[cfg(CONFIG_TRACEPOINTS)]
     pub(crate) static mut __tracepoint_binder_alloc_lru_start: bindings::tracepoint;
+    #[cfg(CONFIG_TRACEPOINTS)]
     pub(crate) static mut __tracepoint_binder_alloc_lru_end: bindings::tracepoint;
+    #[cfg(CONFIG_TRACEPOINTS)]
     pub(crate) static mut __tracepoint_binder_free_lru_start: bindings::tracepoint;
+    #[cfg(CONFIG_TRACEPOINTS)]
     pub(crate) static mut __tracepoint_binder_free_lru_end: bindings::tracepoint;
+    #[cfg(CONFIG_TRACEPOINTS)]
     pub(crate) static mut __tracepoint_binder_alloc_page_start: bindings::tracepoint;
+    #[cfg(CONFIG_TRACEPOINTS)]
     pub(crate) static mut __tracepoint_binder_alloc_page_end: bindings::tracepoint;
+    #[cfg(CONFIG_TRACEPOINTS)]
     pub(crate) static mut __tracepoint_binder_unmap_user_start: bindings::tracepoint;
+    #[cfg(CONFIG_TRACEPOINTS)]
     pub(crate) static mut __tracepoint_binder_unmap_user_end: bindings::tracepoint;
+    #[cfg(CONFIG_TRACEPOINTS)]
     pub(crate) static mut __tracepoint_binder_unmap_kernel_start: bindings::tracepoint;
+    #[cfg(CONFIG_TRACEPOINTS)]
     pub(crate) static mut __tracepoint_binder_unmap_kernel_end: bindings::tracepoint;
 
     pub(crate) fn binder_alloc_debug_msg(mask: u32, site: c_uint, fmt: *const c_char, ...);
@@ -235,21 +249,33 @@ extern "C" {
     pub(crate) fn binder_glue_debugfs_init();
     pub(crate) fn binder_glue_debugfs_exit();
 
+    // The glue's wrappers of those tracepoints (none without them).
+    #[cfg(CONFIG_TRACEPOINTS)]
     pub(crate) fn binder_glue_trace_update_page_range(
         alloc: *mut binder_alloc,
         allocate: bool,
         start: c_ulong,
         end: c_ulong,
     );
+    #[cfg(CONFIG_TRACEPOINTS)]
     pub(crate) fn binder_glue_trace_alloc_lru_start(alloc: *const binder_alloc, index: usize);
+    #[cfg(CONFIG_TRACEPOINTS)]
     pub(crate) fn binder_glue_trace_alloc_lru_end(alloc: *const binder_alloc, index: usize);
+    #[cfg(CONFIG_TRACEPOINTS)]
     pub(crate) fn binder_glue_trace_free_lru_start(alloc: *const binder_alloc, index: usize);
+    #[cfg(CONFIG_TRACEPOINTS)]
     pub(crate) fn binder_glue_trace_free_lru_end(alloc: *const binder_alloc, index: usize);
+    #[cfg(CONFIG_TRACEPOINTS)]
     pub(crate) fn binder_glue_trace_alloc_page_start(alloc: *const binder_alloc, index: usize);
+    #[cfg(CONFIG_TRACEPOINTS)]
     pub(crate) fn binder_glue_trace_alloc_page_end(alloc: *const binder_alloc, index: usize);
+    #[cfg(CONFIG_TRACEPOINTS)]
     pub(crate) fn binder_glue_trace_unmap_user_start(alloc: *const binder_alloc, index: usize);
+    #[cfg(CONFIG_TRACEPOINTS)]
     pub(crate) fn binder_glue_trace_unmap_user_end(alloc: *const binder_alloc, index: usize);
+    #[cfg(CONFIG_TRACEPOINTS)]
     pub(crate) fn binder_glue_trace_unmap_kernel_start(alloc: *const binder_alloc, index: usize);
+    #[cfg(CONFIG_TRACEPOINTS)]
     pub(crate) fn binder_glue_trace_unmap_kernel_end(alloc: *const binder_alloc, index: usize);
 
     pub(crate) fn binder_glue_mutex_init(lock: *mut bindings::mutex);

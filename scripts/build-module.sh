@@ -15,7 +15,10 @@ out=${3:?}
 selftest=${4:-0}
 kunit=${5:-0}
 
-[ -f "$kdir/Module.symvers" ] || die "$kdir is not a built kernel tree (no Module.symvers)"
+# PREPARED_ONLY=1: KDIR had only modules_prepare (no vmlinux, no
+# Module.symvers): modpost then reports every kernel symbol as a warning.
+[ -f "$kdir/Module.symvers" ] || [ "${PREPARED_ONLY:-0}" = 1 ] ||
+	die "$kdir is not a built kernel tree (no Module.symvers)"
 ksrc=$kdir
 [ -e "$kdir/source" ] && ksrc=$(readlink -f "$kdir/source")
 android="$ksrc/drivers/android"
@@ -27,8 +30,8 @@ project_files=(Kbuild)
 case "$flavor" in
 stock) tree_files+=(binder_alloc.c binder_alloc.h) ;;
 rust)
-	project_files+=(binder_alloc.h binder_alloc_glue.h binder_alloc_glue.c binder_layout.c)
-	for f in "$PROJECT_DIR"/*.rs; do project_files+=("$(basename "$f")"); done
+	read -r -a srcs <<<"$(allocator_sources)"
+	project_files+=("${srcs[@]}")
 	;;
 *) die "unknown allocator flavor '$flavor' (stock, rust)" ;;
 esac
@@ -57,7 +60,9 @@ if [ "$flavor" = rust ] && [ -x /usr/bin/clippy-driver ]; then
 	# Recompile the crate every time so build.log always holds its warnings.
 	rm -f "$out/binder_alloc.o"
 fi
-make -C "$kdir" M="$out" "${KMAKE_FLAGS[@]}" "${lint[@]}" BINDER_ALLOC="$flavor" \
+modpost=()
+[ -f "$kdir/Module.symvers" ] || modpost=(KBUILD_MODPOST_WARN=1)
+make -C "$kdir" M="$out" "${KMAKE_FLAGS[@]}" "${lint[@]}" "${modpost[@]}" BINDER_ALLOC="$flavor" \
 	BINDER_SELFTEST="$selftest" BINDER_KUNIT="$kunit" -j"$(nproc)" modules >"$out/build.log" 2>&1 || {
 	tail -30 "$out/build.log" >&2
 	die "module build ($flavor) against $kdir failed, see $out/build.log"

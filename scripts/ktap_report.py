@@ -123,7 +123,13 @@ def report_run(label, path):
         begin = lines.index("=== KTAP BEGIN ===")
         end = lines.index("=== KTAP END ===", begin)
     except ValueError:
-        cases.append(("FAIL", "results", "no complete KTAP block: guest crashed or timed out"))
+        timeout = [l for l in lines if l.startswith("=== GUEST TIMEOUT")]
+        if timeout:
+            why = timeout[-1].strip("= ").replace("GUEST TIMEOUT", "guest timed out", 1)
+            cases.append(("FAIL", "results", f"no complete KTAP block: {why}"))
+        else:
+            cases.append(("FAIL", "results", "no complete KTAP block: the guest crashed "
+                          "(its console ends: " + (lines[-1][:100] if lines else "empty") + ")"))
         begin = end = None
     if begin is not None:
         top, plan = parse_ktap(lines[begin + 1:end])

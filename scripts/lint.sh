@@ -47,13 +47,4 @@ for dir in "$@"; do
 	fi
 done
 
-{
-	echo "=== KTAP BEGIN ==="
-	echo "KTAP version 1"
-	echo "1..1"
-	echo "    KTAP version 1"
-	echo "    1..$n"
-	for r in "${results[@]}"; do echo "    $r"; done
-	if printf '%s\n' "${results[@]}" | grep -q '^not ok'; then echo "not ok 1 lint"; else echo "ok 1 lint"; fi
-	echo "=== KTAP END ==="
-} >"$out"
+host_ktap lint "$out" "${results[@]}"

@@ -3,7 +3,8 @@
 #   prepare.sh VARIANT MODULE...
 # MODULE: stock | rust, optionally with "-selftest" (the tree's
 # binder_alloc_selftest.c built in) or "-kunit" (the project's KUnit
-# suite built in), e.g. rust-selftest.
+# suite built in), e.g. rust-selftest; or builtin (nothing to build: the
+# builtin kernel variant has binder in it).
 # Prints the kernel build dir. Products land in build/VARIANT/.
 set -euo pipefail
 . "$(dirname "$0")/env.sh"
@@ -23,6 +24,8 @@ fi
 
 mods=()
 for m in "$@"; do
+	# builtin: binder is in the kernel (the builtin variant), no module.
+	[ "$m" = builtin ] && continue
 	flavor=${m%%-*}
 	selftest=0
 	kunit=0

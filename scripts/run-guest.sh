@@ -40,13 +40,47 @@ if [ "${INTERACTIVE:-0}" = 1 ]; then
 	exec qemu-system-x86_64 -m "${mib}M" -smp 2,sockets=2,cores=1,threads=1 "${numa[@]}" -nographic -no-reboot \
 		-kernel "$kernel" -initrd "$initrd" -append "$append testshell=1"
 fi
-timeout --foreground -k 10 "$timeout_s" \
-	qemu-system-x86_64 -m "${mib}M" -smp 2,sockets=2,cores=1,threads=1 "${numa[@]}" -display none -serial stdio \
+# What the guest is doing, from its console: the plan step it runs and
+# how many steps have finished.
+doing() {
+	local step done
+	step=$(grep -a "^guest: running " "$log" 2>/dev/null | tail -1 | sed 's/^guest: running \([^:]*\):.*/\1/')
+	done=$(grep -a -c "^guest: .* exited " "$log" 2>/dev/null || true)
+	if [ -n "$step" ]; then echo "running $step ($done plan steps finished)"; else echo "booting"; fi
+}
+
+# The guest runs in the background; every PROGRESS_SECONDS (default 60)
+# a line on stderr says how far it is, and at TIMEOUT_S it is killed with
+# a message saying so, after how long and what it was doing.
+name=$(basename "$log" .log)
+qemu-system-x86_64 -m "${mib}M" -smp 2,sockets=2,cores=1,threads=1 "${numa[@]}" -display none -serial stdio \
 	-monitor none -no-reboot -kernel "$kernel" -initrd "$initrd" \
-	-append "$append" </dev/null >"$log" 2>&1 || rc=$?
-if [ $rc -eq 124 ] || [ $rc -eq 137 ]; then
-	echo "run-guest: guest timed out after ${timeout_s}s (log: $log)" >&2
-	echo "=== GUEST TIMEOUT after ${timeout_s}s ===" >>"$log"
+	-append "$append" </dev/null >"$log" 2>&1 &
+qemu=$!
+start=$(date +%s)
+progress=${PROGRESS_SECONDS:-60}
+next=$progress
+timed_out=0
+while kill -0 "$qemu" 2>/dev/null; do
+	sleep 1
+	elapsed=$(($(date +%s) - start))
+	if [ "$elapsed" -ge "$timeout_s" ]; then
+		timed_out=1
+		what=$(doing)
+		kill "$qemu" 2>/dev/null || true
+		sleep 5
+		kill -9 "$qemu" 2>/dev/null || true
+		break
+	fi
+	if [ "$elapsed" -ge "$next" ]; then
+		echo "run-guest: $name: $elapsed s, $(doing)" >&2
+		next=$((next + progress))
+	fi
+done
+wait "$qemu" 2>/dev/null || rc=$?
+if [ $timed_out = 1 ]; then
+	echo "run-guest: $name: guest TIMED OUT after ${elapsed}s (limit ${timeout_s}s) while $what (log: $log)" >&2
+	echo "=== GUEST TIMEOUT after ${elapsed}s (limit ${timeout_s}s) while $what ===" >>"$log"
 	exit 3
 fi
 exit $rc

@@ -12,6 +12,7 @@ pkgs=(
 	bc flex bison libelf-dev libssl-dev cpio xz-utils rsync
 	qemu-system-x86 busybox-static
 	make gcc libc6-dev python3
+	dkms
 )
 
 missing=()
