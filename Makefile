@@ -16,7 +16,7 @@ SHELL := /bin/bash
 PROJECT := $(CURDIR)
 # Allocator flavors built and tested: the reference C allocator and ours.
 MODULES ?= stock rust
-KERNELS ?= base debug
+KERNELS ?= base debug builtin
 # Kernel to build against for `make modules`; default: the cached base kernel.
 KDIR ?=
 
