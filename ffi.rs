@@ -51,7 +51,7 @@ pub(crate) struct binder_alloc {
 }
 
 mod layout {
-    // Generated at build time from binder_layout.c (layout.mk): its path
+    // Generated at build time from binder_layout.c (common.mk): its path
     // in the build tree, which is not this file's directory when a kernel
     // tree is built with O=.
     include!(env!("BINDER_ALLOC_LAYOUT_RS"));
