@@ -31,73 +31,23 @@ mod shrinker;
 
 use core::ptr::{addr_of_mut, null_mut, NonNull};
 use core::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
-use debug::{alloc_debug, Site, BUFFER_ALLOC, BUFFER_ALLOC_ASYNC, OPEN_CLOSE, USER_ERROR};
+use debug::{alloc_debug, Site, BUFFER_ALLOC, OPEN_CLOSE, USER_ERROR};
 use ffi::{binder_alloc, binder_buffer};
 use kernel::bindings;
 use kernel::ffi::{c_int, c_ulong, c_void};
 use kernel::page::PAGE_SIZE;
 use kernel::prelude::*;
 use kernel::sync::{Arc, ArcBorrow};
-use kernel::types::Opaque;
 use lock::TryMutex;
 use mm::VmaRef;
 use page_range::{copy, InstallMode, MappedSet, MappingIdentity, PageRange};
-use range_alloc::{AllocError, Ranges, Reservation};
+use range_alloc::{AllocError, Buffer, Ranges, Reservation};
 
 /// Prefix of `pr_*!` messages: the module's name, as C's KBUILD_MODNAME.
 const __LOG_PREFIX: &[u8] = b"binder_linux\0";
 
 /// Largest mapping the allocator uses, as in C.
 const MAX_MAPPING: usize = 4 << 20;
-
-/// A buffer handed to binder.c: the C struct it sees, plus what the
-/// allocator needs without taking its lock.
-///
-/// # Invariants
-///
-/// `c` is the first field, so a `binder_buffer *` handed out is a pointer to
-/// the `Buffer`. `size` (the buffer's space, fixed while it is allocated)
-/// never changes.
-#[repr(C)]
-pub(crate) struct Buffer {
-    c: Opaque<binder_buffer>,
-    size: usize,
-}
-
-impl Buffer {
-    fn new(size: usize) -> Self {
-        Self {
-            c: Opaque::new(binder_buffer {
-                transaction: null_mut(),
-                target_node: null_mut(),
-                data_size: 0,
-                offsets_size: 0,
-                extra_buffers_size: 0,
-                user_data: 0,
-                pid: 0,
-                debug_id: 0,
-                clear_on_free: false,
-                allow_user_free: false,
-                async_transaction: false,
-                oneway_spam_suspect: false,
-            }),
-            size,
-        }
-    }
-
-    /// # Safety
-    ///
-    /// `ptr` was returned by [`binder_alloc_new_buf`] and not freed, for 'a.
-    unsafe fn from_c<'a>(ptr: *mut binder_buffer) -> &'a Buffer {
-        // SAFETY: `c` is the first field of the repr(C) `Buffer` (type
-        // invariant) and the caller guarantees the buffer is live.
-        unsafe { &*ptr.cast::<Buffer>() }
-    }
-
-    fn as_c(&self) -> *mut binder_buffer {
-        self.c.get()
-    }
-}
 
 /// Reads a field of the C buffer with one load: binder.c may write it
 /// concurrently without our lock.
@@ -117,11 +67,10 @@ macro_rules! set_field {
     };
 }
 
-/// Bookkeeping of one mapping, under the allocator mutex. Each allocated
-/// `Buffer` lives inside its range's tree node, whose address does not
-/// change while the range is allocated.
+/// Bookkeeping of one mapping, under the allocator mutex. Each buffer is
+/// a node of `ranges`, whose address does not change while it is allocated.
 pub(crate) struct Inner {
-    ranges: Ranges<Buffer>,
+    ranges: Ranges,
     /// Highest page index a buffer has needed, plus one (debugfs).
     pages_high: usize,
     /// Page-fault mode: pages a fault may have mapped (page_range.rs).
@@ -320,7 +269,7 @@ fn mmap_setup(
     }
     .map_err(|e| release_claim((e, kernel::c_str!("alloc page array"))))?;
     let slots = pages.as_raw_slots();
-    let ranges = Ranges::new(size, alloc_pid(alloc), GFP_KERNEL)
+    let ranges = Ranges::new(size, vma.start(), alloc_pid(alloc), GFP_KERNEL)
         .map_err(|e| release_claim((e, kernel::c_str!("alloc buffer struct"))))?;
     let mapped = MappedSet::new(size / PAGE_SIZE)
         .map_err(|e| release_claim((e, kernel::c_str!("alloc page array"))))?;
@@ -386,7 +335,7 @@ pub(crate) unsafe extern "C" fn binder_alloc_deferred_release(alloc: *mut binder
         let leave_alone = inner
             .ranges
             .allocated()
-            .any(|(_, _, buffer)| !field!(buffer, transaction).is_null());
+            .any(|(_, buffer)| !field!(buffer, transaction).is_null());
         if leave_alone {
             // binder.c still points a transaction at one of the buffers
             // (the C allocator's BUG_ON): leave buffers and pages where
@@ -399,13 +348,23 @@ pub(crate) unsafe extern "C" fn binder_alloc_deferred_release(alloc: *mut binder
             };
             state.pages.unhook_all();
         } else {
-            // Clear what the sender asked to clear before the pages go back.
-            inner.ranges.drain_allocated(|offset, size, buffer| {
+            // As 6.12: every buffer is freed in address order (zeroed
+            // first if the sender asked for that), so its pages go to the
+            // LRU, then every page is freed.
+            let Inner { ranges, .. } = &mut *inner;
+            while let Some(c_buffer) = ranges.first_allocated() {
+                // SAFETY: a live allocated buffer of ours, under the mutex.
+                let buffer = unsafe { Buffer::from_c(c_buffer) };
                 if field!(buffer, clear_on_free) {
-                    clear(&state.pages, offset, size);
+                    clear(&state.pages, buffer_start(alloc, buffer), buffer.size());
+                    set_field!(buffer, clear_on_free, false);
                 }
+                // SAFETY: as above.
+                let _ = unsafe {
+                    ranges.free(c_buffer, |start, end| state.pages.put_on_lru(start, end))
+                };
                 buffers += 1;
-            });
+            }
             pages = state.pages.release_all();
         }
         drop(inner);
@@ -518,40 +477,25 @@ fn new_buf(
         let Inner {
             ranges, pages_high, ..
         } = &mut *guard;
-        let make = || Buffer::new(size);
-        let got = ranges.allocate(size, is_async, pid, make, spare_nodes, |start, end| {
+        let got = ranges.allocate(size, is_async, pid, spare_nodes, |start, end| {
             state.pages.take_off_lru(start, end, pages_high)
         });
         let got = match got {
             Ok(got) => got,
             Err(AllocError::NeedNodes) => {
-                // No spare tree nodes: allocate them without the lock.
+                // No spare node: allocate one without the lock.
                 drop(guard);
                 spare_nodes = Some(Reservation::new(GFP_KERNEL)?);
                 continue;
             }
             Err(AllocError::Failed(err)) => return Err(err),
         };
-        let buf = got.data;
-        let c_buffer = buf.as_c();
-        alloc_debug!(
-            BUFFER_ALLOC,
-            Site::GotBuffer,
-            "%d: binder_alloc_buf size %zd got buffer %p size %zd\n",
-            alloc_pid(alloc),
-            size,
-            c_buffer,
-            got.free_size
-        );
-        // SAFETY: `alloc` is live; `buffer` is set at mmap.
-        let base = unsafe { (*alloc).buffer };
-        set_field!(buf, user_data, base + got.offset);
+        let buf = got.buffer;
         set_field!(buf, data_size, data_size);
         set_field!(buf, offsets_size, offsets_size);
         set_field!(buf, extra_buffers_size, extra_buffers_size);
         set_field!(buf, pid, pid);
-        set_field!(buf, async_transaction, is_async);
-        set_field!(buf, oneway_spam_suspect, got.spam_suspect);
+        let c_buffer = buf.as_c();
         break (got.offset, c_buffer);
     };
 
@@ -649,40 +593,20 @@ pub(crate) unsafe extern "C" fn binder_alloc_free_buf(
     let offset = field!(buffer, user_data).wrapping_sub(base);
     if field!(buffer, clear_on_free) {
         // Outside the lock, as in C: nobody else touches this buffer.
-        clear(&state.pages, offset, buffer.size);
+        clear(&state.pages, offset, buffer.size());
         set_field!(buffer, clear_on_free, false);
     }
-    // The requested size is only printed: skip it unless a message may be.
-    let requested = if debug::enabled(BUFFER_ALLOC | BUFFER_ALLOC_ASYNC) {
-        sanitized_size(
-            field!(buffer, data_size),
-            field!(buffer, offsets_size),
-            field!(buffer, extra_buffers_size),
-        )
-        .unwrap_or(0)
-    } else {
-        0
+    // SAFETY: a live buffer of ours (caller), under the mutex.
+    let freed = unsafe {
+        state
+            .inner
+            .lock()
+            .ranges
+            .free(c_buffer, |start, end| state.pages.put_on_lru(start, end))
     };
-    alloc_debug!(
-        BUFFER_ALLOC,
-        Site::FreeBuf,
-        "%d: binder_free_buf %p size %zd buffer_size %zd\n",
-        alloc_pid(alloc),
-        c_buffer,
-        requested,
-        buffer.size
-    );
-
-    // The buffer is dropped in its tree node (nothing to free).
-    let freed = state.inner.lock().ranges.free(
-        offset,
-        |b| core::ptr::eq(b.as_c(), c_buffer),
-        requested,
-        |start, end| state.pages.put_on_lru(start, end),
-    );
     if freed.is_err() {
         pr_err!(
-            "{}: free of unknown buffer at offset {:#x}\n",
+            "{}: free of a buffer not allocated, at offset {:#x}\n",
             alloc_pid(alloc),
             offset
         );
@@ -730,8 +654,9 @@ pub(crate) unsafe extern "C" fn binder_alloc_print_allocated(
         return;
     };
     let guard = state.inner.lock();
-    for (offset, _, buffer) in guard.ranges.allocated() {
-        let debug_id = field!(buffer, debug_id);
+    for (offset, buffer) in guard.ranges.allocated() {
+        // 6.12 keeps the id in a 27-bit field.
+        let debug_id = field!(buffer, debug_id) & ((1 << 27) - 1);
         let sizes = (
             field!(buffer, data_size),
             field!(buffer, offsets_size),
@@ -773,8 +698,9 @@ pub(crate) unsafe extern "C" fn binder_alloc_print_pages(
 /// in bounds, 32-bit aligned, and not yet handed to user space to free.
 fn check_buffer(buffer: &Buffer, offset: u64, bytes: usize) -> Option<usize> {
     let offset = usize::try_from(offset).ok()?;
-    let ok = buffer.size >= bytes
-        && offset <= buffer.size - bytes
+    let size = buffer.size();
+    let ok = size >= bytes
+        && offset <= size - bytes
         && offset % 4 == 0
         && (!field!(buffer, allow_user_free) || field!(buffer, transaction).is_null());
     ok.then_some(offset)

@@ -68,11 +68,36 @@ static struct ratelimit_state binder_alloc_debug_rs[BINDER_ALLOC_DEBUG_SITES] = 
  * ratelimit state, so each message is limited on its own as in C, where
  * every call site has its own.
  */
+/*
+ * The C function of 6.12 that holds each message (the order of enum Site in
+ * debug.rs): a suppressed burst is reported under its name, as in 6.12.
+ */
+static const char *const binder_alloc_site_func[] = {
+	"binder_alloc_new_buf_locked",		/* NoAsyncSpace */
+	"binder_alloc_new_buf_locked",		/* NoAddressSpace */
+	"debug_no_space_locked",		/* NoSpaceSummary */
+	"binder_alloc_new_buf_locked",		/* GotBuffer */
+	"binder_alloc_new_buf_locked",		/* AllocAsync */
+	"debug_low_async_space_locked",		/* Spamming */
+	"binder_alloc_new_buf",			/* NoVma */
+	"binder_alloc_new_buf",			/* InvalidSize */
+	"binder_free_buf_locked",		/* FreeBuf */
+	"binder_free_buf_locked",		/* FreeAsync */
+	"binder_alloc_mmap_handler",		/* MmapFailed */
+	"binder_alloc_deferred_release",	/* ReleasePage */
+	"binder_alloc_deferred_release",	/* ReleaseSummary */
+	"binder_install_single_page",		/* InstallNoVma */
+	"binder_install_single_page",		/* PageAllocFailed */
+	"binder_install_single_page",		/* InsertFailed */
+	"binder_install_single_page",		/* InstallUnstable */
+	"binder_insert_free_buffer",		/* AddFreeBuffer */
+};
+
 static bool binder_alloc_msg_allowed(unsigned int site)
 {
-	if (WARN_ON_ONCE(site >= BINDER_ALLOC_DEBUG_SITES))
+	if (WARN_ON_ONCE(site >= ARRAY_SIZE(binder_alloc_site_func)))
 		return false;
-	return __ratelimit(&binder_alloc_debug_rs[site]);
+	return ___ratelimit(&binder_alloc_debug_rs[site], binder_alloc_site_func[site]);
 }
 
 __printf(3, 4)

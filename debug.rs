@@ -23,27 +23,31 @@ pub(crate) const OPEN_CLOSE: u32 = 1 << 1;
 pub(crate) const BUFFER_ALLOC: u32 = 1 << 2;
 pub(crate) const BUFFER_ALLOC_ASYNC: u32 = 1 << 3;
 
-/// One ratelimit state per message (index into the C glue's array).
+/// One ratelimit state per message (index into the C glue's arrays: keep
+/// `binder_alloc_site_func[]` there in this order). As in C, where every
+/// `pr_info_ratelimited()` call site has its own state, and a suppressed
+/// burst is reported with the name of the C function holding the site.
 #[repr(u32)]
 pub(crate) enum Site {
-    NoAsyncSpace,
-    NoAddressSpace,
-    NoSpaceSummary,
-    GotBuffer,
-    AllocAsync,
-    Spamming,
-    NoVma,
-    InvalidSize,
-    FreeBuf,
-    FreeAsync,
-    MmapFailed,
-    ReleasePage,
-    ReleaseSummary,
+    NoAsyncSpace = 0,
+    NoAddressSpace = 1,
+    NoSpaceSummary = 2,
+    GotBuffer = 3,
+    AllocAsync = 4,
+    Spamming = 5,
+    NoVma = 6,
+    InvalidSize = 7,
+    FreeBuf = 8,
+    FreeAsync = 9,
+    MmapFailed = 10,
+    ReleasePage = 11,
+    ReleaseSummary = 12,
     // Errors of the install path (pr_err, ratelimited like the rest).
-    InstallNoVma,
-    PageAllocFailed,
-    InsertFailed,
-    InstallUnstable,
+    InstallNoVma = 13,
+    PageAllocFailed = 14,
+    InsertFailed = 15,
+    InstallUnstable = 16,
+    AddFreeBuffer = 17,
 }
 
 /// Whether any of the bits of `mask` is enabled in `alloc_debug_mask`.

@@ -474,9 +474,9 @@ impl PageRange {
         let Some(vma) = vma else {
             alloc_err!(
                 Site::InstallNoVma,
-                "%d: install of page %zu failed, no vma\n",
+                "%d: %s failed, no vma\n",
                 self.pid(),
-                index
+                kernel::c_str!("binder_install_single_page").as_char_ptr()
             );
             return Err(ESRCH);
         };
@@ -507,8 +507,9 @@ impl PageRange {
                 Err(err) => {
                     alloc_err!(
                         Site::InsertFailed,
-                        "%d: failed to insert page at offset %lx with %d\n",
+                        "%d: %s failed to insert page at offset %lx with %d\n",
                         self.pid(),
+                        kernel::c_str!("binder_install_single_page").as_char_ptr(),
                         (index * PAGE_SIZE) as kernel::ffi::c_ulong,
                         err.to_errno()
                     );

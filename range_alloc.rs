@@ -1,33 +1,59 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Buffer bookkeeping of one binder mapping, with the C allocator's (6.12)
-//! semantics: best fit by size, split on allocation, merge with free
-//! neighbours on free, half of the space for one-way (async) buffers, and
-//! one-way spam detection. Pure logic: no pages, no locks, no C pointers.
+//! Buffer bookkeeping of one binder mapping, deciding exactly as the C
+//! allocator of 6.12 does: best fit by size, split on allocation, merge
+//! with free neighbours on free, half of the space for one-way (async)
+//! buffers, one-way spam detection. Pure logic: no pages, no locks.
 //!
-//! Every range of the mapping, free or allocated, is in `by_offset`; free
-//! ranges are also in `free_by_size`, keyed by (size, offset) so that the
-//! best fit is the smallest size that fits, lowest address first.
+//! Every range of the mapping, free or allocated, is one [`Buffer`] node
+//! (the C `struct binder_buffer` binder.c sees, plus the links below),
+//! linked to its neighbours in address order. A free range is in the free
+//! tree, keyed by size; an allocated one in the allocated tree, keyed by
+//! offset. Both trees are the kernel's red-black trees (lib/rbtree.c).
 //!
-//! Page accounting: the caller learns which whole pages of the mapping
-//! become used (taken off the LRU) or unused (put on it) through the
-//! callbacks; a page shared with an allocated neighbour stays in use.
+//! Why the same decisions as 6.12, and not merely equivalent ones: which
+//! of several free ranges of one size a request gets depends on the free
+//! tree's shape (the search takes the first equal-size node it meets on
+//! its way down from the root). So the free tree is driven with the same
+//! operations, in the same order and with the same comparisons as 6.12's:
+//! - a size equal to a node's goes to that node's right;
+//! - an allocation that splits inserts the free tail *before* it erases
+//!   the range it splits, and while it inserts, that range's size already
+//!   reads as the requested size (6.12 derives sizes from the neighbour
+//!   list, where the tail is already linked);
+//! - a free erases the range from the allocated tree, then the free
+//!   neighbour after it, then the one before it, and inserts the merged
+//!   range last.
 //!
-//! Nothing here allocates while the caller's lock is held. Every allocated
-//! range keeps the tree node it will need to rejoin `free_by_size` when
-//! freed, so that freeing (which C callers cannot see fail) needs no
-//! memory. Nodes released by merges go to a small pool of spares; a split
-//! takes its two new nodes from there, or, when the pool is empty, asks
-//! the caller (`Err(AllocError::NeedNodes)`) to retry with a
-//! [`Reservation`] made outside the lock (it joins the pool). In steady
-//! state (allocations
-//! and frees alternating) no transaction allocates memory here.
+//! Node identity follows 6.12 too, because the spam detection reads the
+//! `pid` a node kept from its previous allocation: a split keeps the node
+//! for the allocated head and takes a zeroed node for the tail; a merge
+//! keeps the lower node. (6.12 counts the new buffer before its `pid` is
+//! set, so a node whose stale pid is the caller's counts once more.)
+//!
+//! Locking: all of this runs under the allocator mutex. binder.c reads and
+//! writes the C fields of allocated buffers without it; the size of an
+//! allocated buffer never changes, and is read without the lock.
+//!
+//! Nothing here allocates while the caller's lock is held. Nodes released
+//! by merges go to a small pool of spares; a split takes its node from
+//! there or, when the pool is empty, asks the caller
+//! (`Err(AllocError::NeedNodes)`) to retry with a [`Reservation`] made
+//! outside the lock. In steady state no transaction allocates memory
+//! here (6.12 allocates a node for every allocation and frees one on
+//! most frees).
 
-use crate::debug::{alloc_debug, Site, BUFFER_ALLOC, BUFFER_ALLOC_ASYNC, USER_ERROR};
-use kernel::ffi::c_int;
+use crate::debug::{self, alloc_debug, Site, BUFFER_ALLOC, BUFFER_ALLOC_ASYNC, USER_ERROR};
+use crate::ffi::binder_buffer;
+use core::cell::UnsafeCell;
+use core::mem::offset_of;
+use core::ptr::{addr_of, addr_of_mut, null_mut};
+use core::sync::atomic::{AtomicUsize, Ordering};
+use kernel::bindings;
+use kernel::ffi::{c_int, c_void};
 use kernel::page::PAGE_SIZE;
 use kernel::prelude::*;
-use kernel::rbtree::{RBTree, RBTreeNodeReservation};
+use kernel::types::Opaque;
 
 fn page_down(x: usize) -> usize {
     x & !(PAGE_SIZE - 1)
@@ -37,169 +63,350 @@ fn page_up(x: usize) -> usize {
     page_down(x + PAGE_SIZE - 1)
 }
 
-type SizeKey = (usize, usize);
+/// Where a node is linked; under the allocator mutex.
+struct Links {
+    /// In the free tree if `free`, in the allocated tree otherwise.
+    rb: bindings::rb_node,
+    /// Neighbours in address order; NULL at either end of the mapping.
+    prev: *mut Buffer,
+    next: *mut Buffer,
+    /// Offset of the range in the mapping.
+    offset: usize,
+    free: bool,
+}
 
-/// A free range starting at `start` is being merged into the free range at
-/// `prev`. The page holding `start`, if `start` is not page aligned,
-/// becomes unused unless the range before `prev` or the range at `after`
-/// (both allocated, as free ranges never touch) also covers it.
-fn boundary_page_unused(
-    start: usize,
-    prev: usize,
-    after: Option<usize>,
-    pages_unused: &mut impl FnMut(usize, usize),
+/// One range of the mapping: the C struct binder.c sees, and the
+/// allocator's links.
+///
+/// # Invariants
+///
+/// `c` is the first field, so a `binder_buffer *` handed out is a pointer
+/// to the `Buffer`. Nodes live in `KBox`es and never move while linked.
+/// `size` is the range's size; it changes only under the allocator mutex
+/// and only while the range is free (or being allocated, before binder.c
+/// sees it).
+#[repr(C)]
+pub(crate) struct Buffer {
+    c: Opaque<binder_buffer>,
+    size: AtomicUsize,
+    links: UnsafeCell<Links>,
+}
+
+const ZEROED_C: binder_buffer = binder_buffer {
+    transaction: null_mut(),
+    target_node: null_mut(),
+    data_size: 0,
+    offsets_size: 0,
+    extra_buffers_size: 0,
+    user_data: 0,
+    pid: 0,
+    debug_id: 0,
+    clear_on_free: false,
+    allow_user_free: false,
+    async_transaction: false,
+    oneway_spam_suspect: false,
+};
+
+impl Buffer {
+    fn zeroed() -> Self {
+        Self {
+            c: Opaque::new(ZEROED_C),
+            size: AtomicUsize::new(0),
+            links: UnsafeCell::new(Links {
+                rb: bindings::rb_node::default(),
+                prev: null_mut(),
+                next: null_mut(),
+                offset: 0,
+                free: false,
+            }),
+        }
+    }
+
+    /// # Safety
+    ///
+    /// `ptr` was returned by the allocator and not freed, for 'a.
+    pub(crate) unsafe fn from_c<'a>(ptr: *mut binder_buffer) -> &'a Buffer {
+        // SAFETY: `c` is the first field of the repr(C) `Buffer` (type
+        // invariant) and the caller guarantees the buffer is live.
+        unsafe { &*ptr.cast::<Buffer>() }
+    }
+
+    pub(crate) fn as_c(&self) -> *mut binder_buffer {
+        self.c.get()
+    }
+
+    /// The buffer's space (fixed while it is allocated).
+    pub(crate) fn size(&self) -> usize {
+        self.size.load(Ordering::Relaxed)
+    }
+}
+
+/// A node of one `Ranges`.
+///
+/// # Invariants
+///
+/// Points to a live node owned by the `Ranges` it came from, which is the
+/// only user of the handle, under the allocator mutex (that is what its
+/// `&mut self` or `&self` stands for). The allocator's fields (`links`,
+/// `size`) are only accessed through such handles.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Node(core::ptr::NonNull<Buffer>);
+
+impl Node {
+    /// # Safety
+    ///
+    /// `b` is a live node of the caller's `Ranges`.
+    unsafe fn from_raw(b: *mut Buffer) -> Self {
+        // SAFETY: live nodes are not NULL (caller).
+        Self(unsafe { core::ptr::NonNull::new_unchecked(b) })
+    }
+
+    /// The node of `n`, or None for NULL.
+    ///
+    /// # Safety
+    ///
+    /// `n` is NULL or the `rb` field of a live node of the caller's
+    /// `Ranges`.
+    unsafe fn of_rb(n: *mut bindings::rb_node) -> Option<Self> {
+        if n.is_null() {
+            return None;
+        }
+        let at = offset_of!(Buffer, links) + offset_of!(Links, rb);
+        // SAFETY: `links` is an UnsafeCell (repr(transparent)) of `Links`,
+        // so `n` lies `at` bytes into its node (caller).
+        Some(unsafe { Self::from_raw(n.byte_sub(at).cast::<Buffer>()) })
+    }
+
+    fn raw(self) -> *mut Buffer {
+        self.0.as_ptr()
+    }
+
+    fn links(self) -> *mut Links {
+        // SAFETY: a live node (type invariant).
+        unsafe { (*self.raw()).links.get() }
+    }
+
+    fn rb(self) -> *mut bindings::rb_node {
+        // SAFETY: a live node (type invariant).
+        unsafe { addr_of_mut!((*self.links()).rb) }
+    }
+
+    fn offset(self) -> usize {
+        // SAFETY: a live node, its links used only under the mutex.
+        unsafe { (*self.links()).offset }
+    }
+
+    fn is_free(self) -> bool {
+        // SAFETY: as in `offset`.
+        unsafe { (*self.links()).free }
+    }
+
+    fn set_free(self, free: bool) {
+        // SAFETY: as in `offset`.
+        unsafe { (*self.links()).free = free }
+    }
+
+    fn prev(self) -> Option<Node> {
+        // SAFETY: as in `offset`; neighbours are live nodes of the same
+        // `Ranges`.
+        core::ptr::NonNull::new(unsafe { (*self.links()).prev }).map(Node)
+    }
+
+    fn next(self) -> Option<Node> {
+        // SAFETY: as in `prev`.
+        core::ptr::NonNull::new(unsafe { (*self.links()).next }).map(Node)
+    }
+
+    fn set_prev(self, prev: Option<Node>) {
+        // SAFETY: as in `offset`.
+        unsafe { (*self.links()).prev = prev.map_or(null_mut(), Node::raw) }
+    }
+
+    fn set_next(self, next: Option<Node>) {
+        // SAFETY: as in `offset`.
+        unsafe { (*self.links()).next = next.map_or(null_mut(), Node::raw) }
+    }
+
+    fn size(self) -> usize {
+        // SAFETY: a live node.
+        unsafe { (*self.raw()).size.load(Ordering::Relaxed) }
+    }
+
+    /// Changes the range's size: only while it is free or being allocated
+    /// (`Buffer`'s invariant).
+    fn set_size(self, size: usize) {
+        // SAFETY: a live node.
+        unsafe { (*self.raw()).size.store(size, Ordering::Relaxed) }
+    }
+
+    fn c(self) -> *mut binder_buffer {
+        // SAFETY: a live node.
+        unsafe { (*self.raw()).c.get() }
+    }
+
+    fn as_ptr(self) -> *mut c_void {
+        self.raw().cast()
+    }
+
+    /// The node as binder.c's buffer, borrowed for as long as its `Ranges`.
+    fn buffer<'a>(self, _ranges: &'a Ranges) -> &'a Buffer {
+        // SAFETY: a live node, not freed while its `Ranges` is borrowed.
+        unsafe { &*self.raw() }
+    }
+}
+
+/// Reads a C field of a node (binder.c may write C fields of allocated
+/// buffers concurrently: one volatile load).
+macro_rules! c_field {
+    ($node:expr, $f:ident) => {
+        // SAFETY: the C struct of a live node (`Node`'s invariant).
+        unsafe { addr_of!((*$node.c()).$f).read_volatile() }
+    };
+}
+
+macro_rules! set_c_field {
+    ($node:expr, $f:ident, $v:expr) => {
+        // SAFETY: as in `c_field!`, for a write.
+        unsafe { addr_of_mut!((*$node.c()).$f).write_volatile($v) }
+    };
+}
+
+/// Links `node` at `link` below `parent` (the kernel's rb_link_node, which
+/// is inline C), for rb_insert_color() to balance.
+///
+/// # Safety
+///
+/// `link` is the empty child pointer of `parent` (or the empty root) that
+/// a search of the tree `node` joins ended at; the mutex is held.
+unsafe fn rb_link_node(
+    node: *mut bindings::rb_node,
+    parent: *mut bindings::rb_node,
+    link: *mut *mut bindings::rb_node,
 ) {
-    let page = page_down(start);
-    if start == page {
-        return;
+    // SAFETY: the caller's guarantee.
+    unsafe {
+        (*node).__rb_parent_color = parent as kernel::ffi::c_ulong;
+        (*node).rb_left = null_mut();
+        (*node).rb_right = null_mut();
+        *link = node;
     }
-    if prev > 0 && page_down(prev - 1) == page {
-        return;
-    }
-    if after.is_some_and(|after| page_down(after) == page) {
-        return;
-    }
-    pages_unused(page, page + PAGE_SIZE);
 }
 
-/// One allocated range and what the allocator knows about it.
-struct Allocation<T> {
-    data: T,
-    pid: c_int,
-    is_async: bool,
-    /// The node this range will use in `free_by_size` once freed.
-    free_node: RBTreeNodeReservation<SizeKey, ()>,
+/// Inserts `node` into `root`: left of every node `goes_left_of`, right of
+/// the others (so equal keys go right), then rebalances.
+///
+/// `root` is one of the trees of the `Ranges` that owns `node`, which is in
+/// no tree; the mutex is held.
+#[inline(always)]
+fn rb_insert(root: &mut bindings::rb_root, node: Node, goes_left_of: impl Fn(Node) -> bool) {
+    let mut link = addr_of_mut!(root.rb_node);
+    let mut parent = null_mut();
+    // SAFETY: the tree's nodes are live nodes of the same `Ranges`; `link`
+    // points into the root or a node of the tree.
+    while let Some(other) = unsafe { Node::of_rb(*link) } {
+        parent = other.rb();
+        link = if goes_left_of(other) {
+            // SAFETY: as above.
+            unsafe { addr_of_mut!((*parent).rb_left) }
+        } else {
+            // SAFETY: as above.
+            unsafe { addr_of_mut!((*parent).rb_right) }
+        };
+    }
+    // SAFETY: `link` is where the search ended; `node` is in no tree.
+    unsafe {
+        rb_link_node(node.rb(), parent, link);
+        bindings::rb_insert_color(node.rb(), root);
+    }
 }
 
-struct Range<T> {
-    size: usize,
-    allocation: Option<Allocation<T>>,
-}
-
-type OffsetNode<T> = RBTreeNodeReservation<usize, Range<T>>;
-type SizeNode = RBTreeNodeReservation<SizeKey, ()>;
-
-/// Spare tree nodes kept for later splits.
+/// Spare nodes kept for later splits.
 const SPARES: usize = 4;
 
-/// A stack of at most [`SPARES`] items: `items[..len]` are `Some`.
-struct Pool<X> {
-    items: [Option<X>; SPARES],
-    len: usize,
-}
+/// Memory for one split's node, made before taking the lock.
+pub(crate) struct Reservation(KBox<Buffer>);
 
-impl<X> Pool<X> {
-    #[inline]
-    fn new() -> Self {
-        Self {
-            items: [None, None, None, None],
-            len: 0,
-        }
-    }
-
-    #[inline]
-    fn take(&mut self) -> Option<X> {
-        self.len = self.len.checked_sub(1)?;
-        self.items[self.len].take()
-    }
-
-    #[inline]
-    fn available(&self) -> bool {
-        self.len > 0
-    }
-
-    /// Keeps `x` if there is room; otherwise it is dropped (freed).
-    #[inline]
-    fn put(&mut self, x: X) {
-        if let Some(slot) = self.items.get_mut(self.len) {
-            *slot = Some(x);
-            self.len += 1;
-        }
+impl Reservation {
+    pub(crate) fn new(flags: kernel::alloc::Flags) -> Result<Self> {
+        Ok(Self(KBox::new(Buffer::zeroed(), flags)?))
     }
 }
 
 /// Why an allocation did not happen.
 pub(crate) enum AllocError {
-    /// A split needs tree nodes and no spare is left: retry with a
+    /// A split needs a node and no spare is left: retry with a
     /// [`Reservation`].
     NeedNodes,
-    /// The allocation fails (-ENOSPC, -EINVAL).
+    /// The allocation fails (-ENOSPC).
     Failed(Error),
 }
 
-/// Memory for one allocation's tree nodes, made before taking the lock.
-pub(crate) struct Reservation<T> {
-    offset_node: RBTreeNodeReservation<usize, Range<T>>,
-    size_node: RBTreeNodeReservation<SizeKey, ()>,
-}
-
-impl<T> Reservation<T> {
-    pub(crate) fn new(flags: kernel::alloc::Flags) -> Result<Self> {
-        Ok(Self {
-            offset_node: RBTreeNodeReservation::new(flags)?,
-            size_node: RBTreeNodeReservation::new(flags)?,
-        })
-    }
-}
-
 /// What an allocation got.
-pub(crate) struct Allocated<'a, T> {
-    /// The caller's data, now in the allocated range.
-    pub(crate) data: &'a T,
+pub(crate) struct Allocated<'a> {
+    pub(crate) buffer: &'a Buffer,
     /// Offset of the buffer in the mapping.
     pub(crate) offset: usize,
-    /// Size of the free range it was carved from.
-    pub(crate) free_size: usize,
-    /// This allocation crossed the one-way spam threshold.
-    pub(crate) spam_suspect: bool,
 }
 
 /// The ranges of one mapping.
-pub(crate) struct Ranges<T> {
+///
+/// # Invariants
+///
+/// `head` and the nodes linked from it (every range of the mapping, in
+/// address order, sizes adding up to `size`), and `spares[..spare_count]`
+/// (unlinked) are nodes from `KBox::into_raw`, owned by this `Ranges`. The
+/// free nodes are in `free_tree`, the allocated ones in `allocated_tree`;
+/// no two free nodes are neighbours.
+pub(crate) struct Ranges {
     /// Size of the mapping in bytes.
     size: usize,
+    /// Its user address (C's `user_data` is base + offset).
+    base: usize,
     /// pid of the owning process, for messages.
     pid: c_int,
-    by_offset: RBTree<usize, Range<T>>,
-    free_by_size: RBTree<SizeKey, ()>,
+    free_tree: bindings::rb_root,
+    allocated_tree: bindings::rb_root,
+    head: Node,
     free_async_space: usize,
     oneway_spam_detected: bool,
     allocated: usize,
-    spare_offset_nodes: Pool<OffsetNode<T>>,
-    spare_size_nodes: Pool<SizeNode>,
+    spares: [Option<Node>; SPARES],
+    spare_count: usize,
 }
 
-impl<T> Ranges<T> {
-    /// One free range covering a mapping of `size` bytes.
-    pub(crate) fn new(size: usize, pid: c_int, flags: kernel::alloc::Flags) -> Result<Self> {
-        let res = Reservation::<T>::new(flags)?;
-        let mut by_offset = RBTree::new();
-        let mut free_by_size = RBTree::new();
-        by_offset.insert(res.offset_node.into_node(
-            0,
-            Range {
-                size,
-                allocation: None,
-            },
-        ));
-        free_by_size.insert(res.size_node.into_node((size, 0), ()));
-        Ok(Self {
+// SAFETY: the nodes are owned by the `Ranges` and only reached through it,
+// under the allocator mutex.
+unsafe impl Send for Ranges {}
+
+impl Ranges {
+    /// One free range covering a mapping of `size` bytes at user address
+    /// `base`.
+    pub(crate) fn new(
+        size: usize,
+        base: usize,
+        pid: c_int,
+        flags: kernel::alloc::Flags,
+    ) -> Result<Self> {
+        // SAFETY: a new node, owned by the `Ranges` from here on.
+        let head = unsafe { Node::from_raw(KBox::into_raw(KBox::new(Buffer::zeroed(), flags)?)) };
+        set_c_field!(head, user_data, base);
+        head.set_size(size);
+        head.set_free(true);
+        let mut ranges = Self {
             size,
+            base,
             pid,
-            by_offset,
-            free_by_size,
+            free_tree: bindings::rb_root::default(),
+            allocated_tree: bindings::rb_root::default(),
+            head,
             free_async_space: size / 2,
             oneway_spam_detected: false,
             allocated: 0,
-            spare_offset_nodes: Pool::new(),
-            spare_size_nodes: Pool::new(),
-        })
-    }
-
-    /// Gives the nodes of an unused reservation to the pool.
-    fn keep_spares(&mut self, res: Reservation<T>) {
-        self.spare_offset_nodes.put(res.offset_node);
-        self.spare_size_nodes.put(res.size_node);
+            spares: [None; SPARES],
+            spare_count: 0,
+        };
+        ranges.insert_free(head);
+        Ok(ranges)
     }
 
     pub(crate) fn free_async_space(&self) -> usize {
@@ -210,39 +417,113 @@ impl<T> Ranges<T> {
         self.allocated
     }
 
-    /// Allocated ranges in address order: (offset, size, data).
-    pub(crate) fn allocated(&self) -> impl Iterator<Item = (usize, usize, &T)> {
-        self.by_offset
-            .iter()
-            .filter_map(|(off, r)| r.allocation.as_ref().map(|a| (*off, r.size, &a.data)))
+    /// Allocated buffers in address order: (offset, buffer).
+    pub(crate) fn allocated(&self) -> AllocatedIter<'_> {
+        // SAFETY: the root of our allocated tree.
+        let first = unsafe { bindings::rb_first(&self.allocated_tree) };
+        AllocatedIter {
+            next: first,
+            ranges: self,
+        }
     }
 
-    /// The data of the allocated range starting at `offset`.
-    pub(crate) fn get(&self, offset: usize) -> Option<&T> {
-        self.by_offset
-            .get(&offset)
-            .and_then(|r| r.allocation.as_ref())
-            .map(|a| &a.data)
+    /// The first allocated buffer in address order.
+    pub(crate) fn first_allocated(&self) -> Option<*mut binder_buffer> {
+        self.allocated().next().map(|(_, b)| b.as_c())
+    }
+
+    /// The allocated buffer starting at `offset` (6.12's search).
+    pub(crate) fn get(&self, offset: usize) -> Option<&Buffer> {
+        let mut n = self.allocated_tree.rb_node;
+        // SAFETY: the tree's nodes are live nodes of ours.
+        while let Some(node) = unsafe { Node::of_rb(n) } {
+            let at = node.offset();
+            n = if offset < at {
+                // SAFETY: `n` is a node of the tree, under the mutex.
+                unsafe { (*n).rb_left }
+            } else if offset > at {
+                // SAFETY: as above.
+                unsafe { (*n).rb_right }
+            } else {
+                return Some(node.buffer(self));
+            };
+        }
+        None
+    }
+
+    /// Inserts a free node into the free tree, as 6.12 does: a size equal
+    /// to a node's goes to its right.
+    fn insert_free(&mut self, node: Node) {
+        let size = node.size();
+        alloc_debug!(
+            BUFFER_ALLOC,
+            Site::AddFreeBuffer,
+            "%d: add free buffer, size %zd, at %p\n",
+            self.pid,
+            size,
+            node.as_ptr()
+        );
+        rb_insert(&mut self.free_tree, node, |other| size < other.size());
+    }
+
+    /// Inserts an allocated node into the allocated tree (by offset).
+    fn insert_allocated(&mut self, node: Node) {
+        let offset = node.offset();
+        rb_insert(&mut self.allocated_tree, node, |other| {
+            offset < other.offset()
+        });
+    }
+
+    fn erase_free(&mut self, node: Node) {
+        // SAFETY: a node of the free tree (callers), under the mutex.
+        unsafe { bindings::rb_erase(node.rb(), &mut self.free_tree) };
+    }
+
+    fn erase_allocated(&mut self, node: Node) {
+        // SAFETY: a node of the allocated tree (callers), under the mutex.
+        unsafe { bindings::rb_erase(node.rb(), &mut self.allocated_tree) };
+    }
+
+    /// A zeroed node for a split's tail, from the spares.
+    fn take_spare(&mut self) -> Option<Node> {
+        self.spare_count = self.spare_count.checked_sub(1)?;
+        let node = self.spares[self.spare_count].take()?;
+        // SAFETY: an owned, unlinked node: made a fresh one (6.12 takes a
+        // kzalloc'ed one). `Buffer` needs no drop.
+        unsafe { node.raw().write(Buffer::zeroed()) };
+        Some(node)
+    }
+
+    /// Keeps an unlinked node of ours as a spare, or frees it.
+    fn put_spare(&mut self, node: Node) {
+        if let Some(slot) = self.spares.get_mut(self.spare_count) {
+            *slot = Some(node);
+            self.spare_count += 1;
+        } else {
+            // SAFETY: owned and unlinked; from KBox::into_raw.
+            drop(unsafe { KBox::from_raw(node.raw()) });
+        }
     }
 
     /// Allocates `size` bytes (already sanitized: non-zero, pointer
-    /// aligned) for `pid`, with the data `make()` returns (called once,
-    /// on success, so that the data is built in place).
-    /// `pages_used(start, end)` gets the byte range of the whole pages that
-    /// only this buffer uses, to take off the LRU.
-    /// `res`, if given, joins the spare pool first (a retry after
-    /// `NeedNodes`).
+    /// aligned) for a caller whose tgid is `pid` (spam detection), as
+    /// 6.12's locked allocation does, and sets the C fields it sets (the
+    /// caller sets the sizes and the pid). `pages_used(start, end)` gets
+    /// the byte range of the whole pages that only this buffer uses, to
+    /// take off the LRU. `res`, if given, joins the spares first (a retry
+    /// after `NeedNodes`).
     pub(crate) fn allocate(
         &mut self,
         size: usize,
         is_async: bool,
         pid: c_int,
-        make: impl FnOnce() -> T,
-        res: Option<Reservation<T>>,
+        res: Option<Reservation>,
         pages_used: impl FnOnce(usize, usize),
-    ) -> core::result::Result<Allocated<'_, T>, AllocError> {
+    ) -> core::result::Result<Allocated<'_>, AllocError> {
         if let Some(res) = res {
-            self.keep_spares(res);
+            // SAFETY: a new node, owned by us from here on.
+            let node = unsafe { Node::from_raw(KBox::into_raw(res.0)) };
+            self.put_spare(node);
         }
         if is_async && self.free_async_space < size {
             alloc_debug!(
@@ -255,11 +536,26 @@ impl<T> Ranges<T> {
             return Err(AllocError::Failed(ENOSPC));
         }
 
-        let best = self
-            .free_by_size
-            .cursor_lower_bound(&(size, 0))
-            .map(|cursor| *cursor.current().0);
-        let Some((free_size, offset)) = best else {
+        // 6.12's search: the smallest size that fits; among equal sizes,
+        // the first one met on the way down.
+        let mut n = self.free_tree.rb_node;
+        let mut best = None;
+        // SAFETY: the tree's nodes are live nodes of ours.
+        while let Some(node) = unsafe { Node::of_rb(n) } {
+            let node_size = node.size();
+            if size < node_size {
+                best = Some(node);
+                // SAFETY: `n` is a node of the tree, under the mutex.
+                n = unsafe { (*n).rb_left };
+            } else if size > node_size {
+                // SAFETY: as above.
+                n = unsafe { (*n).rb_right };
+            } else {
+                best = Some(node);
+                break;
+            }
+        }
+        let Some(best) = best else {
             alloc_debug!(
                 USER_ERROR,
                 Site::NoAddressSpace,
@@ -267,58 +563,58 @@ impl<T> Ranges<T> {
                 self.pid,
                 size
             );
-            self.debug_no_space();
+            if debug::enabled(USER_ERROR) {
+                self.debug_no_space();
+            }
             return Err(AllocError::Failed(ENOSPC));
         };
 
-        // A split needs a node for the free tail in `by_offset` and, for
-        // this allocation, the size node it will rejoin the free tree with.
-        let split = free_size > size;
-        let nodes = if split {
-            if !(self.spare_offset_nodes.available() && self.spare_size_nodes.available()) {
+        let free_size = best.size();
+        let offset = best.offset();
+        if free_size != size {
+            let Some(tail) = self.take_spare() else {
                 return Err(AllocError::NeedNodes);
+            };
+            set_c_field!(tail, user_data, self.base + offset + size);
+            tail.set_size(free_size - size);
+            // SAFETY: `tail` is ours and unlinked.
+            unsafe { (*tail.links()).offset = offset + size };
+            tail.set_free(true);
+            let next = best.next();
+            tail.set_prev(Some(best));
+            tail.set_next(next);
+            if let Some(next) = next {
+                next.set_prev(Some(tail));
             }
-            match (self.spare_offset_nodes.take(), self.spare_size_nodes.take()) {
-                (Some(offset_node), Some(size_node)) => Some((offset_node, size_node)),
-                _ => return Err(AllocError::NeedNodes),
-            }
-        } else {
-            None
-        };
-
-        let Some(old_size_node) = self.free_by_size.remove_node(&(free_size, offset)) else {
-            // The two trees disagree: refuse rather than corrupt them.
-            pr_err!("free range at {:#x} missing from the size tree\n", offset);
-            return Err(AllocError::Failed(EINVAL));
-        };
-        let keep_node = match nodes {
-            Some((offset_node, size_node)) => {
-                // Split: the tail stays free and reuses the old size node.
-                let rest = free_size - size;
-                self.by_offset.insert(offset_node.into_node(
-                    offset + size,
-                    Range {
-                        size: rest,
-                        allocation: None,
-                    },
-                ));
-                self.free_by_size.insert(
-                    old_size_node
-                        .into_reservation()
-                        .into_node((rest, offset + size), ()),
-                );
-                size_node
-            }
-            None => old_size_node.into_reservation(),
-        };
+            best.set_next(Some(tail));
+            // From here `best` is `size` long, as 6.12 computes it while it
+            // inserts the tail.
+            best.set_size(size);
+            self.insert_free(tail);
+        }
+        alloc_debug!(
+            BUFFER_ALLOC,
+            Site::GotBuffer,
+            "%d: binder_alloc_buf size %zd got buffer %p size %zd\n",
+            self.pid,
+            size,
+            best.as_ptr(),
+            free_size
+        );
 
         // Pages shared with an allocated neighbour are already in use.
         let next_used_page = page_down(offset + free_size);
         let last_page = page_up(offset + size);
         pages_used(page_up(offset), next_used_page.min(last_page));
 
-        // Count the caller's earlier one-way buffers before this one joins.
-        let spam_suspect = is_async && {
+        self.erase_free(best);
+        best.set_free(false);
+        set_c_field!(best, allow_user_free, false);
+        self.insert_allocated(best);
+        self.allocated += 1;
+        set_c_field!(best, async_transaction, is_async);
+        set_c_field!(best, oneway_spam_suspect, false);
+        if is_async {
             self.free_async_space -= size;
             alloc_debug!(
                 BUFFER_ALLOC_ASYNC,
@@ -328,140 +624,133 @@ impl<T> Ranges<T> {
                 size,
                 self.free_async_space
             );
-            self.low_async_space(pid)
-        };
-
-        let Some(range) = self.by_offset.get_mut(&offset) else {
-            pr_err!("free range at {:#x} missing from the offset tree\n", offset);
-            return Err(AllocError::Failed(EINVAL));
-        };
-        range.size = size;
-        let allocation = range.allocation.insert(Allocation {
-            data: make(),
-            pid,
-            is_async,
-            free_node: keep_node,
-        });
-        self.allocated += 1;
+            if self.low_async_space(pid) {
+                set_c_field!(best, oneway_spam_suspect, true);
+            }
+        }
         Ok(Allocated {
-            data: &allocation.data,
+            buffer: best.buffer(self),
             offset,
-            free_size,
-            spam_suspect,
         })
     }
 
-    /// Frees the allocated range at `offset` if `is_it(data)` confirms it
-    /// is the one the caller means (-EINVAL otherwise, nothing changed);
-    /// its data is dropped. `pages_unused(start, end)` gets each byte
-    /// range of whole pages that no allocated buffer uses any more, to put
-    /// on the LRU. `debug_size` is the size the buffer was requested with
-    /// (for the message only).
-    pub(crate) fn free(
+    /// Frees the buffer `c_buffer` of ours as 6.12 does; -EINVAL if it is
+    /// not allocated (nothing changes then). `pages_unused(start, end)`
+    /// gets each byte range of whole pages that no allocated buffer uses
+    /// any more, to put on the LRU.
+    ///
+    /// # Safety
+    ///
+    /// `c_buffer` is a live node of this `Ranges` (binder.c passes back
+    /// what it got).
+    pub(crate) unsafe fn free(
         &mut self,
-        offset: usize,
-        is_it: impl FnOnce(&T) -> bool,
-        debug_size: usize,
+        c_buffer: *mut binder_buffer,
         mut pages_unused: impl FnMut(usize, usize),
     ) -> Result {
-        let total = self.size;
-        let end_or_none = |offset: usize| (offset < total).then_some(offset);
-        // One walk: the cursor reaches both neighbours (only fields other
-        // than `by_offset` are touched while it lives).
-        let mut cursor = self.by_offset.cursor_lower_bound(&offset).ok_or(EINVAL)?;
-        if *cursor.current().0 != offset {
+        // SAFETY: `c` is the first field of a live node of ours (caller).
+        let mut node = unsafe { Node::from_raw(c_buffer.cast::<Buffer>()) };
+        if node.is_free() {
             return Err(EINVAL);
         }
-        let range = cursor.current_mut().1;
-        if !range.allocation.as_ref().is_some_and(|a| is_it(&a.data)) {
-            return Err(EINVAL);
-        }
-        let allocation = range.allocation.take().ok_or(EINVAL)?;
-        let mut size = range.size;
-        self.allocated -= 1;
-
-        if allocation.is_async {
-            self.free_async_space += size;
+        let buffer_size = node.size();
+        let offset = node.offset();
+        // The size binder.c asked for, as 6.12 prints it: only printed.
+        let requested = if debug::enabled(BUFFER_ALLOC | BUFFER_ALLOC_ASYNC) {
+            let align = |x: usize| x.wrapping_add(7) & !7;
+            align(c_field!(node, data_size))
+                .wrapping_add(align(c_field!(node, offsets_size)))
+                .wrapping_add(align(c_field!(node, extra_buffers_size)))
+        } else {
+            0
+        };
+        alloc_debug!(
+            BUFFER_ALLOC,
+            Site::FreeBuf,
+            "%d: binder_free_buf %p size %zd buffer_size %zd\n",
+            self.pid,
+            node.as_ptr(),
+            requested,
+            buffer_size
+        );
+        if c_field!(node, async_transaction) {
+            self.free_async_space += buffer_size;
             alloc_debug!(
                 BUFFER_ALLOC_ASYNC,
                 Site::FreeAsync,
                 "%d: binder_free_buf size %zd async free %zd\n",
                 self.pid,
-                debug_size,
+                requested,
                 self.free_async_space
             );
         }
-        pages_unused(page_up(offset), page_down(offset + size));
+        pages_unused(page_up(offset), page_down(offset + buffer_size));
 
-        // Merge the following range into this one if it is free.
-        let next = offset + size;
-        let next_size = cursor
-            .peek_next()
-            .filter(|(_, r)| r.allocation.is_none())
-            .map(|(_, r)| r.size);
-        if let Some(next_size) = next_size {
-            if let Some(node) = cursor.remove_next() {
-                self.spare_offset_nodes.put(node.into_reservation());
-            }
-            boundary_page_unused(
-                next,
-                offset,
-                end_or_none(next + next_size),
-                &mut pages_unused,
-            );
-            if let Some(node) = self.free_by_size.remove_node(&(next_size, next)) {
-                self.spare_size_nodes.put(node.into_reservation());
-            }
-            size += next_size;
-            cursor.current_mut().1.size = size;
+        self.erase_allocated(node);
+        node.set_free(true);
+        self.allocated -= 1;
+        if let Some(next) = node.next().filter(|n| n.is_free()) {
+            self.erase_free(next);
+            self.delete_free(next, &mut pages_unused);
         }
-
-        // Merge this range into the preceding one if that is free.
-        let prev = cursor
-            .peek_prev()
-            .filter(|(_, r)| r.allocation.is_none())
-            .map(|(off, r)| (*off, r.size));
-        if let Some((prev_off, prev_size)) = prev {
-            boundary_page_unused(
-                offset,
-                prev_off,
-                end_or_none(offset + size),
-                &mut pages_unused,
-            );
-            let merged = prev_size + size;
-            if let Some((_, prev_range)) = cursor.peek_prev_mut() {
-                prev_range.size = merged;
-            }
-            let (_, node) = cursor.remove_current();
-            self.spare_offset_nodes.put(node.into_reservation());
-            self.spare_size_nodes.put(allocation.free_node);
-            if let Some(node) = self.free_by_size.remove_node(&(prev_size, prev_off)) {
-                self.free_by_size
-                    .insert(node.into_reservation().into_node((merged, prev_off), ()));
-            }
-        } else {
-            self.free_by_size
-                .insert(allocation.free_node.into_node((size, offset), ()));
+        if let Some(prev) = node.prev().filter(|p| p.is_free()) {
+            self.delete_free(node, &mut pages_unused);
+            self.erase_free(prev);
+            node = prev;
         }
+        self.insert_free(node);
         Ok(())
+    }
+
+    /// Merges the free node `node` (out of the trees) into the free node
+    /// before it, and puts the page holding its start on the LRU unless a
+    /// neighbour still uses it (6.12's rule).
+    fn delete_free(&mut self, node: Node, pages_unused: &mut impl FnMut(usize, usize)) {
+        let Some(prev) = node.prev() else {
+            // The range at offset 0 is never merged away.
+            pr_err!("free range at {:#x} has no predecessor\n", node.offset());
+            return;
+        };
+        let next = node.next();
+        let offset = node.offset();
+        let page = page_down(offset);
+        let shared = offset == page
+            // The last byte before `prev` (allocated, or before the
+            // mapping) is in this page.
+            || (prev.offset() > 0 && page_down(prev.offset() - 1) == page)
+            || next.is_some_and(|next| page_down(next.offset()) == page);
+        if !shared {
+            pages_unused(page, page + PAGE_SIZE);
+        }
+        prev.set_size(prev.size() + node.size());
+        prev.set_next(next);
+        if let Some(next) = next {
+            next.set_prev(Some(prev));
+        }
+        self.put_spare(node);
     }
 
     /// One-way spam detection: once less than a tenth of the mapping is left
     /// for async buffers, a sender holding more than 50 async buffers or more
     /// than a quarter of the mapping is reported, once until space recovers.
+    /// The buffer being allocated counts with the pid its node had before
+    /// (6.12 sets the new pid afterwards).
     fn low_async_space(&mut self, pid: c_int) -> bool {
         if self.free_async_space >= self.size / 10 {
             self.oneway_spam_detected = false;
             return false;
         }
         let (mut count, mut total) = (0usize, 0usize);
-        for range in self.by_offset.values() {
-            if let Some(a) = &range.allocation {
-                if a.pid == pid && a.is_async {
-                    count += 1;
-                    total += range.size;
-                }
+        // SAFETY: the root of our allocated tree.
+        let mut n = unsafe { bindings::rb_first(&self.allocated_tree) };
+        // SAFETY: nodes of our allocated tree, unchanged during the walk.
+        while let Some(node) = unsafe { Node::of_rb(n) } {
+            if c_field!(node, pid) == pid && c_field!(node, async_transaction) {
+                count += 1;
+                total += node.size();
             }
+            // SAFETY: as above.
+            n = unsafe { bindings::rb_next(n) };
         }
         if count > 50 || total > self.size / 4 {
             alloc_debug!(
@@ -484,15 +773,17 @@ impl<T> Ranges<T> {
     fn debug_no_space(&self) {
         let (mut alloc_total, mut alloc_count, mut alloc_largest) = (0usize, 0usize, 0usize);
         let (mut free_total, mut free_count, mut free_largest) = (0usize, 0usize, 0usize);
-        for range in self.by_offset.values() {
-            let (total, count, largest) = if range.allocation.is_some() {
-                (&mut alloc_total, &mut alloc_count, &mut alloc_largest)
-            } else {
+        let mut at = Some(self.head);
+        while let Some(node) = at {
+            let (total, count, largest) = if node.is_free() {
                 (&mut free_total, &mut free_count, &mut free_largest)
+            } else {
+                (&mut alloc_total, &mut alloc_count, &mut alloc_largest)
             };
-            *total += range.size;
+            *total += node.size();
             *count += 1;
-            *largest = (*largest).max(range.size);
+            *largest = (*largest).max(node.size());
+            at = node.next();
         }
         alloc_debug!(
             USER_ERROR,
@@ -506,15 +797,39 @@ impl<T> Ranges<T> {
             free_largest
         );
     }
+}
 
-    /// Takes every allocated range's data out, leaving the ranges free in
-    /// name only (used when the whole mapping is torn down).
-    pub(crate) fn drain_allocated(&mut self, mut each: impl FnMut(usize, usize, T)) {
-        for (off, range) in self.by_offset.iter_mut() {
-            if let Some(a) = range.allocation.take() {
-                each(*off, range.size, a.data);
-            }
+impl Drop for Ranges {
+    fn drop(&mut self) {
+        let mut at = Some(self.head);
+        while let Some(node) = at {
+            at = node.next();
+            // SAFETY: every listed node is ours, from KBox::into_raw
+            // (invariant); nothing reaches them any more.
+            drop(unsafe { KBox::from_raw(node.raw()) });
         }
-        self.allocated = 0;
+        for node in self.spares.iter_mut().filter_map(Option::take) {
+            // SAFETY: as above, for the unlinked spares.
+            drop(unsafe { KBox::from_raw(node.raw()) });
+        }
+    }
+}
+
+/// Iterator over the allocated buffers in address order: (offset, buffer).
+pub(crate) struct AllocatedIter<'a> {
+    next: *mut bindings::rb_node,
+    ranges: &'a Ranges,
+}
+
+impl<'a> Iterator for AllocatedIter<'a> {
+    type Item = (usize, &'a Buffer);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        // SAFETY: NULL or a node of the allocated tree, which does not
+        // change while the `Ranges` is borrowed.
+        let node = unsafe { Node::of_rb(self.next) }?;
+        // SAFETY: as above.
+        self.next = unsafe { bindings::rb_next(self.next) };
+        Some((node.offset(), node.buffer(self.ranges)))
     }
 }

@@ -63,15 +63,18 @@ done
 # repetitions; all allocators at once (BENCH_INSNS=0 skips it).
 if [ "${BENCH_INSNS:-1}" = 1 ]; then
 	echo "bench: instructions per allocator call (QEMU execution log, ${allocators[*]})"
-	pids=()
-	for a in "${allocators[@]}"; do
-		MODPARAMS=$(params_of "$a") "$PROJECT_DIR/scripts/insn-profile.sh" "$kbase" \
-			"$PROJECT_DIR/build/base/initrd.gz" "$(module_of "$a")" "$logdir/insns-$a.log" \
-			>/dev/null & pids+=($!)
-	done
-	for p in "${pids[@]}"; do wait "$p" || echo "bench: an instruction profile failed"; done
-	for a in "${allocators[@]}"; do
-		[ -s "$logdir/insns-$a.log" ] && logs+=("$a:insns=$logdir/insns-$a.log")
+	# The steady workload (the hot path), then churn (install and reclaim).
+	for plan in insns insns-churn; do
+		pids=()
+		for a in "${allocators[@]}"; do
+			INSN_PLAN=$plan MODPARAMS=$(params_of "$a") "$PROJECT_DIR/scripts/insn-profile.sh" \
+				"$kbase" "$PROJECT_DIR/build/base/initrd.gz" "$(module_of "$a")" \
+				"$logdir/$plan-$a.log" >/dev/null & pids+=($!)
+		done
+		for p in "${pids[@]}"; do wait "$p" || echo "bench: an instruction profile failed"; done
+		for a in "${allocators[@]}"; do
+			[ -s "$logdir/$plan-$a.log" ] && logs+=("$a:$plan=$logdir/$plan-$a.log")
+		done
 	done
 fi
 echo "bench: guests done after $(($(date +%s) - start)) s"

@@ -37,6 +37,13 @@ ROWS = [
     ("contention", "receiver/control", "rate_ratio", "higher", "median"),
     ("contention", "calls", "rate", "higher", "median"),
     ("contention", "calls", "p99", "lower", "median"),
+    ("contention", "calls", "per_sender_cpu_s", "higher", "median"),
+    ("contention", "cpu", "senders_ms", "info", "median"),
+    ("contention", "cpu", "receiver_loop_ms", "info", "median"),
+    ("contention", "cpu", "receiver_binder_ms", "info", "median"),
+    ("contention", "cpu", "control_loop_ms", "info", "median"),
+    ("contention", "cpu", "reclaimer_ms", "info", "median"),
+    ("contention", "cpu", "idle_ms", "info", "median"),
     ("profile", "receiver/control", "lock_wait_ratio", "lower", "median"),
     ("profile", "receiver_loop_lock_wait", "total_ms", "lower", "median"),
     ("profile", "receiver_loop_lock_wait", "p99_us", "lower", "median"),
@@ -95,12 +102,20 @@ ROWS = [
     ("insns", "binder_alloc_free_buf", "median", "lower", "median"),
     ("insns", "binder_alloc_prepare_to_free", "median", "lower", "median"),
     ("insns", "binder_alloc_copy_user_to_buffer", "median", "lower", "median"),
+    ("insns_churn", "per_installed_page", "median", "lower", "median"),
+    ("insns_churn", "per_reclaimed_page", "median", "lower", "median"),
+    ("insns_churn", "binder_alloc_new_buf", "median", "lower", "median"),
+    ("insns_churn", "binder_alloc_free_buf", "median", "lower", "median"),
+    ("insns_churn", "binder_alloc_free_page", "median", "lower", "median"),
     ("cold", "processes", "per_process_us", "lower", "median"),
     ("memory", "per_process", "slab_kib", "lower", "median"),
 ]
 
 # One transaction of the steady workload calls these once each.
 TRANSACTION = ("binder_alloc_new_buf", "binder_alloc_free_buf", "binder_alloc_prepare_to_free")
+# Pages each binder_alloc_new_buf call of the churn workload installs (a
+# 32 KiB buffer at offset 0, its pages all reclaimed before the call).
+CHURN_PAGES_PER_CALL = 8
 
 
 SUBTEST = re.compile(r"^\s*# Subtest: (\S+)")
@@ -156,6 +171,18 @@ def parse(log):
     if all(("insns", ep) in out for ep in TRANSACTION):
         out[("insns", "per_transaction")] = {
             "median": sum(out[("insns", ep)]["median"] for ep in TRANSACTION)}
+    # The churn profile: install and reclaim, per page.
+    if ("insns_churn", "binder_alloc_new_buf") in out:
+        out[("insns_churn", "per_installed_page")] = {
+            "median": out[("insns_churn", "binder_alloc_new_buf")]["median"] / CHURN_PAGES_PER_CALL}
+    if ("insns_churn", "binder_alloc_free_page") in out:
+        out[("insns_churn", "per_reclaimed_page")] = {
+            "median": out[("insns_churn", "binder_alloc_free_page")]["median"]}
+    # Calls per CPU second the senders got: the call rate without the CPU
+    # the other tasks took.
+    calls, cpu = out.get(("contention", "calls")), out.get(("contention", "cpu"))
+    if calls and cpu and cpu.get("senders_ms"):
+        calls["per_sender_cpu_s"] = calls["rate"] / (cpu["senders_ms"] / 1000)
     return out
 
 
@@ -204,9 +231,9 @@ def main(argv):
     callees = []
     for alloc in allocs:
         for (a, w, who, metric), v in sorted(samples.items()):
-            if a == alloc and w == "insns" and metric == "top":
+            if a == alloc and w in ("insns", "insns_churn") and metric == "top":
                 parts = ", ".join(f"{short_name(fn)} {n:g}" for fn, n in v[-1].items())
-                callees.append(f"- {alloc} `{who}`: {parts}")
+                callees.append(f"- {alloc} {w} `{who}`: {parts}")
 
     rows, summary, value = [], [], {}
     for w, who, metric, better, agg in ROWS:
@@ -293,6 +320,35 @@ def main(argv):
     targets.append("- instructions per transaction (new_buf + free_buf + prepare_to_free): " +
                    (", ".join(f"{a} {v[a]:g}" for a in allocs) if v else "not measured"))
 
+    # Issue #16: the default (eager) mode against stock.
+    def check16(name, v, test, show):
+        if v is None or any(a not in v for a in ("stock", "eager")):
+            return f"- {name}: not measured"
+        return f"- {name}: {'met' if test(v) else 'MISSED'} ({show(v)})"
+
+    eager_x = lambda v: f"eager {fmt(v['eager'])}, stock {fmt(v['stock'])}: {ratio_of(v, 'eager', 'stock'):.3f}x"
+    t16 = [check16("instructions per transaction <= 0.9x stock", get("insns", "per_transaction", "median"),
+                   lambda v: ratio_of(v, "eager", "stock") <= 0.9, eager_x)]
+    for n in (0, 4096, 65536):
+        t16.append(check16(f"steady {n}: call rate >= 1.0x stock", get(f"steady_{n}", "calls", "rate"),
+                           lambda v: ratio_of(v, "eager", "stock") >= 1.0, eager_x))
+    t16.append(check16("memory per process <= 1.0x stock", get("memory", "per_process", "slab_kib"),
+                       lambda v: ratio_of(v, "eager", "stock") <= 1.0, eager_x))
+    for what in ("per_installed_page", "per_reclaimed_page"):
+        t16.append(check16(f"instructions {what.replace('_', ' ')} <= stock",
+                           get("insns_churn", what, "median"),
+                           lambda v: v["eager"] <= v["stock"], eager_x))
+    t16.append(check16("churn (contention) call rate >= 1.0x stock", get("contention", "calls", "rate"),
+                       lambda v: ratio_of(v, "eager", "stock") >= 1.0, eager_x))
+    t16.append(check16("churn calls per CPU second of the senders >= 1.0x stock",
+                       get("contention", "calls", "per_sender_cpu_s"),
+                       lambda v: ratio_of(v, "eager", "stock") >= 1.0, eager_x))
+    cpu = {m: get("contention", "cpu", m) for m in
+           ("senders_ms", "receiver_loop_ms", "receiver_binder_ms", "control_loop_ms", "reclaimer_ms", "idle_ms")}
+    if all(cpu.values()):
+        t16.append("- churn: where the CPU went (ms per second, medians; 2 vCPUs = 2000): " + "; ".join(
+            f"{m[:-3]} " + ", ".join(f"{a} {fmt(cpu[m][a])}" for a in allocs) for m in cpu))
+
     date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d")
     os.makedirs(outdir, exist_ok=True)
     base = os.path.join(outdir, f"{date}-{commit}")
@@ -310,7 +366,8 @@ def main(argv):
           "| workload | what | metric | aggregate | " + " | ".join(allocs) + " | " +
           " | ".join(f"{x}/{y}" for x, y in pairs) + " | better |",
           "|" + "---|" * (5 + len(allocs) + len(pairs))] + rows + [
-          "", "Targets of issue #15 (fault mode), on this run:", ""] + targets
+          "", "Targets of issue #15 (fault mode), on this run:", ""] + targets + [
+          "", "Targets of issue #16 (the default mode against stock), on this run:", ""] + t16
     if callees:
         md += ["", "Instructions of a typical call by function (insns rows: guest instructions",
                "per call, kernel and module, counted from QEMU's execution log; one run",

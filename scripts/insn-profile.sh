@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Guest instructions per allocator call (deterministic, unlike TCG times):
 #   insn-profile.sh KDIR INITRD MODULE OUT
-# MODPARAMS (environment): the module's parameters, as for run-guest.sh.
+# MODPARAMS (environment): the module's parameters, as for run-guest.sh;
+# INSN_PLAN: the guest plan (default insns: the steady workload;
+# insns-churn: install and reclaim).
 # Boots KDIR's kernel with MODULE under QEMU's execution log (-d exec,
 # nochain,in_asm, kernel and module text only), runs guest/plans/insns
 # (the steady workload for 1 s) and has scripts/insn_profile.py count the
@@ -20,9 +22,11 @@ fifo=$(mktemp -u "${TMPDIR:-/tmp}/insn-profile.XXXXXX")
 mkfifo "$fifo"
 trap 'rm -f "$fifo"' EXIT
 rm -f "$out" "$out.serial"
-python3 "$PROJECT_DIR/scripts/insn_profile.py" "$fifo" "$out.serial" "$kdir/System.map" "$out" &
+plan=${INSN_PLAN:-insns}
+python3 "$PROJECT_DIR/scripts/insn_profile.py" "$fifo" "$out.serial" "$kdir/System.map" "$out" \
+	"${plan//-/_}" &
 analyser=$!
-append="console=ttyS0 panic=-1 oops=panic nokaslr testmod=$module testplan=insns"
+append="console=ttyS0 panic=-1 oops=panic nokaslr testmod=$module testplan=$plan"
 [ -n "${MODPARAMS:-}" ] && append="$append testmodparams=$MODPARAMS"
 rc=0
 timeout --foreground -k 10 1800 qemu-system-x86_64 -m 512M -smp 2 -display none \

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Guest instructions per allocator call, from a QEMU execution log.
 
-Usage: insn_profile.py EXEC_LOG SERIAL_LOG SYSTEM_MAP OUT
+Usage: insn_profile.py EXEC_LOG SERIAL_LOG SYSTEM_MAP OUT [WORKLOAD]
 
 EXEC_LOG is the output of QEMU's `-d exec,nochain,in_asm` (normally a
 FIFO, read as QEMU writes it): every translated block once (in_asm: its
@@ -18,7 +18,8 @@ guest instructions executed in it (every block's instructions, in the
 module and in the kernel). Unlike times under TCG, the median per call
 does not depend on the host's load.
 
-OUT gets one "# BENCH" line per entry point (median instructions and
+OUT gets one "# BENCH" line per entry point (workload WORKLOAD, default
+"insns") (median instructions and
 blocks per call, and the callees that account for them in a typical
 call), in the format of binder_bench, followed by a KTAP result line.
 """
@@ -29,9 +30,16 @@ import statistics
 import sys
 
 ENTRY_POINTS = ("binder_alloc_new_buf", "binder_alloc_free_buf",
-                "binder_alloc_prepare_to_free", "binder_alloc_copy_user_to_buffer")
+                "binder_alloc_prepare_to_free", "binder_alloc_copy_user_to_buffer",
+                "binder_alloc_free_page")
+# Entry points a workload may not call (reported when called): the
+# shrinker's callback, once per page it reclaims (or skips).
+OPTIONAL = ("binder_alloc_free_page",)
 CALLERS = ("binder_transaction", "binder_free_buf", "binder_ioctl_write_read",
            "binder_do_deferred_txn_copies")
+# Kernel functions that call the module (System.map): the list_lru walk
+# calls the shrinker's callback.
+KERNEL_CALLERS = ("__list_lru_walk_one",)
 # A window longer than this is not one call (the vCPU left it, e.g. slept).
 MAX_BLOCKS = 20000
 
@@ -52,7 +60,27 @@ def module_symbols(serial_log):
     return None
 
 
-def main(exec_log, serial_log, system_map, out):
+def kernel_text(system_map):
+    """Sorted (address, name) of the kernel's text symbols."""
+    names = []
+    with open(system_map) as f:
+        for line in f:
+            a, t, n = line.split()
+            if t in "tTwW":
+                names.append((int(a, 16), n))
+    names.sort()
+    return names
+
+
+def main(exec_log, serial_log, system_map, out, workload="insns"):
+    ktext = kernel_text(system_map)
+    kernel_callers = []
+    for n in KERNEL_CALLERS:
+        i = next((i for i, (_, m) in enumerate(ktext) if m == n), None)
+        if i is None:
+            sys.exit(f"insn_profile: no symbol {n} in {system_map}")
+        end = ktext[i + 1][0] if i + 1 < len(ktext) else ktext[i][0] + 1
+        kernel_callers.append((ktext[i][0], end))
     block_len = {}          # block start -> number of instructions
     windows = collections.defaultdict(list)   # entry point -> [[block starts]]
     open_windows = {}       # vCPU -> (entry point, [block starts])
@@ -89,6 +117,7 @@ def main(exec_log, serial_log, system_map, out):
                 for n in CALLERS:
                     i = bisect.bisect_right(starts, syms[n])
                     callers.append((syms[n], starts[i] if i < len(starts) else syms[n] + 1))
+                callers += kernel_callers
             # "Trace 0: 0x... [0000000000000000/ffffffffa0011314/...]"
             cpu = line[6:line.index(":")]
             pc = int(line[line.index("[") + 1:].split("/")[1], 16)
@@ -107,12 +136,7 @@ def main(exec_log, serial_log, system_map, out):
         sys.exit("insn_profile: the guest never printed its module symbols")
 
     # Kernel and module symbols, to name the callees of a typical call.
-    names = []
-    with open(system_map) as f:
-        for line in f:
-            a, t, n = line.split()
-            if t in "tTwW":
-                names.append((int(a, 16), n))
+    names = list(ktext)
     names += [(a, n) for n, a in syms.items()]
     names.sort()
     addrs = [a for a, _ in names]
@@ -124,6 +148,8 @@ def main(exec_log, serial_log, system_map, out):
     lines = []
     for ep in ENTRY_POINTS:
         calls = windows.get(ep, [])
+        if not calls and ep in OPTIONAL:
+            continue
         if not calls:
             sys.exit(f"insn_profile: no call of {ep} seen")
         insns = [sum(block_len.get(pc, 0) for pc in w) for w in calls]
@@ -135,17 +161,17 @@ def main(exec_log, serial_log, system_map, out):
             for pc in w:
                 by_fn[name(pc)] += block_len.get(pc, 0)
         top = {fn: round(n / len(typical), 1) for fn, n in by_fn.most_common(8)}
-        rec = {"workload": "insns", "who": ep, "median": med,
+        rec = {"workload": workload, "who": ep, "median": med,
                "blocks": statistics.median(len(w) for w in calls), "calls": len(calls),
                "top": top}
         lines.append("# BENCH " + json.dumps(rec))
     with open(out, "w") as f:
-        f.write("\n".join(lines) + "\nok 1 insns\n")
+        f.write("\n".join(lines) + f"\nok 1 {workload}\n")
     print("\n".join(lines))
     return 0
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 5:
+    if len(sys.argv) not in (5, 6):
         sys.exit(__doc__)
     sys.exit(main(*sys.argv[1:]))

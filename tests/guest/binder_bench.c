@@ -30,6 +30,11 @@
  *               the receiver's mmap lock (other tasks: senders installing
  *               pages, reclaim; the drop_caches reclaimer), in which mode
  *               and for how long.
+ *   churn       install and reclaim, one call at a time: a 32 KiB echo
+ *               (8 pages installed in the service's mapping, 8 in the
+ *               client's), then the binder shrinker reclaims them all
+ *               (drop_caches); for scripts/insn-profile.sh's instructions
+ *               per installed and per reclaimed page (on CPU 0).
  *   profile-steady  the steady workload with binder.c's tracepoints on:
  *               the time spent in binder_alloc_new_buf() and
  *               binder_alloc_free_buf() per call.
@@ -111,11 +116,16 @@ static void trace_mark_task(const char *who)
 	write_file(TRACING "/trace_marker", msg);
 }
 
+/* The receiver's loop thread, for the CPU accounting of contention. */
+static volatile pid_t *receiver_loop_tid;
+
 static void *mm_loop(void *arg)
 {
 	struct loop_args *a = arg;
 
 	trace_mark_task(a->who);
+	if (!strcmp(a->who, "receiver"))
+		*receiver_loop_tid = (pid_t)syscall(SYS_gettid);
 	while (!*stop) {
 		uint64_t t0 = now_ns();
 		uint8_t *p = mmap(NULL, 64 * 1024, PROT_READ | PROT_WRITE,
@@ -289,6 +299,73 @@ static long vmstat(const char *key)
 	return sum;
 }
 
+/* CPU time (user + system, ms) of a process (tid 0) or one of its threads. */
+static double task_cpu_ms(pid_t pid, pid_t tid)
+{
+	char path[64], buf[1024], *p;
+	unsigned long utime, stime;
+	ssize_t n;
+	int fd;
+
+	if (tid)
+		snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", pid, tid);
+	else
+		snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = 0;
+	/* After "(comm) ": state is field 3, utime 14, stime 15. */
+	p = strrchr(buf, ')');
+	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu",
+			 &utime, &stime) != 2)
+		return 0;
+	return (utime + stime) * 1000.0 / sysconf(_SC_CLK_TCK);
+}
+
+/* Idle time of all CPUs (ms), from /proc/stat. */
+static double idle_ms(void)
+{
+	unsigned long long v[5];
+	FILE *f = fopen("/proc/stat", "r");
+	int ok;
+
+	if (!f)
+		return 0;
+	ok = fscanf(f, "cpu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3], &v[4]) == 5;
+	fclose(f);
+	return ok ? (v[3] + v[4]) * 1000.0 / sysconf(_SC_CLK_TCK) : 0;
+}
+
+/*
+ * Where the guest's CPU went during a contention run (ms per second): the
+ * receiver's mm loop thread and its binder threads, the control loop, the
+ * senders (both client processes), the reclaimer (this process:
+ * drop_caches runs the shrinker in its context) and idle.
+ */
+enum { CPU_R_LOOP, CPU_R_ALL, CPU_CONTROL, CPU_SENDERS, CPU_RECLAIMER, CPU_IDLE, NR_CPU };
+static const char *const cpu_names[NR_CPU] = { "receiver_loop_ms", "receiver_binder_ms",
+	"control_loop_ms", "senders_ms", "reclaimer_ms", "idle_ms" };
+
+static void cpu_sample(double *v, pid_t receiver, pid_t control, const pid_t *clients, int nc)
+{
+	struct timespec ts;
+
+	v[CPU_R_LOOP] = *receiver_loop_tid ? task_cpu_ms(receiver, *receiver_loop_tid) : 0;
+	v[CPU_R_ALL] = task_cpu_ms(receiver, 0);
+	v[CPU_CONTROL] = task_cpu_ms(control, 0);
+	v[CPU_SENDERS] = 0;
+	for (int i = 0; i < nc; i++)
+		v[CPU_SENDERS] += task_cpu_ms(clients[i], 0);
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	v[CPU_RECLAIMER] = ts.tv_sec * 1000.0 + ts.tv_nsec / 1e6;
+	v[CPU_IDLE] = idle_ms();
+}
+
 static const char *const pressure_counters[] = { "pswpin", "pswpout", "allocstall_*",
 						 "pgscan_direct" };
 #define NR_PRESSURE_COUNTERS 4
@@ -303,9 +380,10 @@ static int contention(const char *workload, int pressure, int touch, int reclaim
 	pid_t kids[8];
 	int nk = 0, ready[2];
 	int32_t status = -1;
-	pid_t receiver_pid;
+	pid_t receiver_pid, control_pid, clients[2];
 	uint64_t end, trace_end;
 	long vm0[NR_PRESSURE_COUNTERS];
+	double cpu0[NR_CPU], cpu1[NR_CPU];
 
 	if (getenv("BENCH_RECLAIMER"))
 		reclaimer = atoi(getenv("BENCH_RECLAIMER"));
@@ -334,17 +412,18 @@ static int contention(const char *workload, int pressure, int touch, int reclaim
 			waitpid(kids[i], NULL, 0);
 		return 1;
 	}
-	if ((kids[nk++] = fork()) == 0) {
+	if ((control_pid = kids[nk++] = fork()) == 0) {
 		struct loop_args a = { c_lat, touch, "control" };
 
 		mm_loop(&a);
 		_exit(0);
 	}
 	for (int i = 0; i < 2; i++)
-		if ((kids[nk++] = fork()) == 0)
+		if ((clients[i] = kids[nk++] = fork()) == 0)
 			client();
 	for (int i = 0; i < NR_PRESSURE_COUNTERS; i++)
 		vm0[i] = vmstat(pressure_counters[i]);
+	cpu_sample(cpu0, receiver_pid, control_pid, clients, 2);
 	end = now_ns() + (uint64_t)seconds * 1000000000ull;
 	trace_end = now_ns() + (uint64_t)TRACE_SECONDS * 1000000000ull;
 	while (now_ns() < end) {
@@ -358,10 +437,18 @@ static int contention(const char *workload, int pressure, int touch, int reclaim
 			trace_end = 0;
 		}
 	}
+	cpu_sample(cpu1, receiver_pid, control_pid, clients, 2);
 	*stop = 1;
 	kill(receiver_pid, SIGKILL);
 	for (int i = 0; i < nk; i++)
 		waitpid(kids[i], NULL, 0);
+	/* The receiver's binder threads: the process minus its loop. */
+	cpu1[CPU_R_ALL] -= cpu1[CPU_R_LOOP];
+	cpu0[CPU_R_ALL] -= cpu0[CPU_R_LOOP];
+	printf("# BENCH {\"workload\": \"%s\", \"who\": \"cpu\"", workload);
+	for (int i = 0; i < NR_CPU; i++)
+		printf(", \"%s\": %.1f", cpu_names[i], (cpu1[i] - cpu0[i]) / seconds);
+	printf("}\n");
 	print_lat(workload, "receiver_loop", r_lat);
 	print_lat(workload, "control_loop", c_lat);
 	print_lat(workload, "calls", call_lat);
@@ -428,6 +515,32 @@ static int steady(void)
 		       s.n / (seconds / 3.0), pct(&s, 0.5), pct(&s, 0.99), pct(&s, 1.0));
 	}
 	return service_stop() ? 1 : 0;
+}
+
+static int churn(void)
+{
+	static uint8_t data[CALL_SIZE];
+	unsigned long calls = 0, failed = 0;
+	uint64_t end;
+
+	map_size = 1u << 20;
+	if (pin_to_cpu0() || service_start() || binder_open(&cb, dev, map_size))
+		return 1;
+	pattern_fill(data, sizeof(data), 7);
+	end = now_ns() + (uint64_t)seconds * 1000000000ull;
+	while (now_ns() < end) {
+		struct binder_event ev;
+
+		if (binder_call(&cb, &cr, 0, CODE_ECHO, data, sizeof(data), &ev) == BR_REPLY)
+			binder_free_buffer(&cb, ev.tr.data.ptr.buffer);
+		else
+			failed++;
+		calls++;
+		write_file("/proc/sys/vm/drop_caches", "2");
+	}
+	printf("# BENCH {\"workload\": \"churn\", \"who\": \"calls\", \"rate\": %.1f, "
+	       "\"failed\": %lu}\n", calls / (double)seconds, failed);
+	return service_stop() || failed ? 1 : 0;
 }
 
 static int cold(void)
@@ -860,15 +973,17 @@ int main(int argc, char **argv)
 		if (getrandom(seed, sizeof(seed), 0) != sizeof(seed))
 			perror("getrandom");
 	}
-	stop = mmap(NULL, 2 * sizeof(*stop), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+	stop = mmap(NULL, 4 * sizeof(*stop), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
 		    -1, 0);
 	hog_ready = stop + 1;
+	receiver_loop_tid = (volatile pid_t *)(stop + 2);
 	ktap_header(1);
 	int ret = !strcmp(w, "contention") ? contention(w, 0, 1, 1) :
 		  !strcmp(w, "pressure") ? contention(w, 1, 0, 1) :
 		  !strcmp(w, "pressure-fault") ? contention(w, 1, 1, 1) :
 		  !strcmp(w, "steady") ? steady() :
 		  !strcmp(w, "cold") ? cold() :
+		  !strcmp(w, "churn") ? churn() :
 		  !strcmp(w, "memory") ? memory() :
 		  !strcmp(w, "profile-steady") ? profile_steady() :
 		  !strcmp(w, "profile") ? (trace_locks = 1, contention(w, 0, 1, 1)) : 2;

@@ -327,6 +327,69 @@ static void best_fit_split_merge(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, binder_alloc_get_allocated_count(alloc), 0);
 }
 
+/*
+ * 6.12's choice among free buffers of one size: the first its rb-tree
+ * search meets (equal sizes are inserted to the right), not the lowest
+ * address. Here the hole of C, freed first, is met before A's.
+ */
+static void best_fit_equal_sizes(struct kunit *test)
+{
+	struct binder_alloc *alloc = &ctx_of(test)->proc.alloc;
+	struct binder_buffer *a, *b, *c, *d, *e;
+
+	a = new_buf(test, 3000, false);
+	b = new_buf(test, 100, false);
+	c = new_buf(test, 3000, false);
+	d = new_buf(test, 100, false);
+	KUNIT_ASSERT_FALSE(test, IS_ERR(a) || IS_ERR(b) || IS_ERR(c) || IS_ERR(d));
+	binder_alloc_free_buf(alloc, c);
+	binder_alloc_free_buf(alloc, a);
+	e = new_buf(test, 2000, false);
+	KUNIT_ASSERT_FALSE(test, IS_ERR(e));
+	KUNIT_EXPECT_EQ(test, e->user_data - alloc->buffer, 3104UL);
+	binder_alloc_free_buf(alloc, e);
+	binder_alloc_free_buf(alloc, b);
+	binder_alloc_free_buf(alloc, d);
+}
+
+/*
+ * 6.12 counts the one-way buffer being allocated with the pid its buffer
+ * struct kept from an earlier allocation (the new pid is set afterwards):
+ * a reused struct of the same sender counts, a fresh one does not. Both
+ * cases: one async buffer Q of 16 KiB held (a quarter of the mapping: not
+ * yet spam), then X of 10 KiB, which leaves less than a tenth of the
+ * mapping for async buffers.
+ */
+static void oneway_spam_stale_pid(struct kunit *test)
+{
+	struct binder_alloc *alloc = &ctx_of(test)->proc.alloc;
+	struct binder_buffer *p, *g, *q, *x;
+
+	KUNIT_ASSERT_EQ(test, MAP_BYTES, 65536UL);
+	/* Fresh struct: X is carved from the tail Q's split created. */
+	q = new_buf(test, 16384, true);
+	x = new_buf(test, 10240, true);
+	KUNIT_ASSERT_FALSE(test, IS_ERR(q) || IS_ERR(x));
+	KUNIT_EXPECT_FALSE(test, x->oneway_spam_suspect);
+	binder_alloc_free_buf(alloc, x);
+	binder_alloc_free_buf(alloc, q);
+
+	/* Reused struct: X gets the exact hole of P, an earlier buffer of
+	 * this sender (G keeps the hole from merging). */
+	p = new_buf(test, 10240, true);
+	g = new_buf(test, 8, false);
+	KUNIT_ASSERT_FALSE(test, IS_ERR(p) || IS_ERR(g));
+	binder_alloc_free_buf(alloc, p);
+	q = new_buf(test, 16384, true);
+	x = new_buf(test, 10240, true);
+	KUNIT_ASSERT_FALSE(test, IS_ERR(q) || IS_ERR(x));
+	KUNIT_EXPECT_EQ(test, x->user_data, alloc->buffer);
+	KUNIT_EXPECT_TRUE(test, x->oneway_spam_suspect);
+	binder_alloc_free_buf(alloc, x);
+	binder_alloc_free_buf(alloc, q);
+	binder_alloc_free_buf(alloc, g);
+}
+
 static void async_space_accounting(struct kunit *test)
 {
 	struct binder_alloc *alloc = &ctx_of(test)->proc.alloc;
@@ -1233,6 +1296,8 @@ static struct kunit_case binder_alloc_cases[] = {
 	KUNIT_CASE_PARAM(selftest_layouts, layout_gen),
 	KUNIT_CASE(sanitized_sizes),
 	KUNIT_CASE(best_fit_split_merge),
+	KUNIT_CASE(best_fit_equal_sizes),
+	KUNIT_CASE(oneway_spam_stale_pid),
 	KUNIT_CASE(async_space_accounting),
 	KUNIT_CASE(oneway_spam_threshold),
 	KUNIT_CASE(prepare_to_free_rules),
