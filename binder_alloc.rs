@@ -37,7 +37,7 @@ use kernel::bindings;
 use kernel::ffi::{c_int, c_ulong, c_void};
 use kernel::page::PAGE_SIZE;
 use kernel::prelude::*;
-use kernel::sync::{Arc, ArcBorrow};
+use kernel::sync::Arc;
 use lock::TryMutex;
 use mm::VmaRef;
 use page_range::{copy, InstallMode, MappedSet, MappingIdentity, PageRange};
@@ -83,26 +83,12 @@ pub(crate) struct AllocState {
     #[pin]
     inner: TryMutex<Inner>,
     pages: PageRange,
-}
-
-/// A new reference on the state of `alloc`, which must exist.
-///
-/// # Safety
-///
-/// `alloc` is live and its state exists and is not being dropped: the
-/// caller holds the state's mutex, or is binder.c between mmap and
-/// deferred_release.
-pub(crate) unsafe fn state_ref(alloc: *mut binder_alloc) -> Arc<AllocState> {
-    // SAFETY: `state` is only written with release stores by this code.
-    let field = unsafe { AtomicPtr::from_ptr(addr_of_mut!((*alloc).state)) };
-    let state = field
-        .load(Ordering::Acquire)
-        .cast_const()
-        .cast::<AllocState>();
-    // SAFETY: the pointer came from `Arc::into_raw` in mmap_setup, and the
-    // allocator's reference is not dropped during this call (caller).
-    let borrowed = unsafe { ArcBorrow::from_raw(state) };
-    borrowed.into()
+    /// Shrinker callbacks between their trylock of `inner` and the return
+    /// of their unlock of it (incremented under the mutex). Teardown waits
+    /// for none to be left before it frees the state: mutex_unlock() may
+    /// still touch the mutex after another task could take it
+    /// (mutex-design.rst).
+    pub(crate) reclaimers: AtomicUsize,
 }
 
 /// The state of `alloc`, once mmap succeeded.
@@ -271,12 +257,19 @@ fn mmap_setup(
     let slots = pages.as_raw_slots();
     let ranges = Ranges::new(size, vma.start(), alloc_pid(alloc), GFP_KERNEL)
         .map_err(|e| release_claim((e, kernel::c_str!("alloc buffer struct"))))?;
-    let mapped = MappedSet::new(size / PAGE_SIZE)
+    // Only page-fault mode records mapped pages (eager mode: no memory).
+    let tracked = if mode == InstallMode::OnFault {
+        size / PAGE_SIZE
+    } else {
+        0
+    };
+    let mapped = MappedSet::new(tracked)
         .map_err(|e| release_claim((e, kernel::c_str!("alloc page array"))))?;
     let state = Arc::pin_init(
         try_pin_init!(AllocState {
             inner <- TryMutex::new(Inner { ranges, pages_high: 0, mapped }),
             pages,
+            reclaimers: AtomicUsize::new(0),
         }? Error),
         GFP_KERNEL,
     )
@@ -375,6 +368,13 @@ pub(crate) unsafe extern "C" fn binder_alloc_deferred_release(alloc: *mut binder
         unsafe {
             AtomicPtr::from_ptr(addr_of_mut!((*alloc).state)).store(null_mut(), Ordering::Release);
             (*alloc).pages = null_mut();
+        }
+        // A shrinker callback that held the mutex before us may still be
+        // inside its mutex_unlock(): wait until it is out. No new one can
+        // come: every slot is off the LRU, and `state` is NULL.
+        while state.reclaimers.load(Ordering::Acquire) != 0 {
+            // SAFETY: FFI call; deferred_release may sleep.
+            unsafe { bindings::msleep(1) };
         }
         // SAFETY: the allocator's reference, from Arc::into_raw in
         // mmap_setup, taken back once.

@@ -294,11 +294,6 @@ bool binder_glue_mmget_not_zero(struct mm_struct *mm)
 	return mmget_not_zero(mm);
 }
 
-void binder_glue_mmput_async(struct mm_struct *mm)
-{
-	mmput_async(mm);
-}
-
 void binder_glue_mmgrab(struct mm_struct *mm)
 {
 	mmgrab(mm);
@@ -396,11 +391,6 @@ int binder_glue_vm_insert_page(struct vm_area_struct *vma, unsigned long addr,
 		return err;
 #endif
 	return vm_insert_page(vma, addr, page);
-}
-
-void binder_glue_free_page(struct page *page)
-{
-	__free_page(page);
 }
 
 void binder_glue_memcpy_to_page(struct page *page, size_t offset,
@@ -620,11 +610,6 @@ BINDER_GLUE_TRACE_PAGE(unmap_kernel_end)
 void binder_glue_mutex_init(struct mutex *lock)
 {
 	mutex_init(lock);
-}
-
-bool binder_glue_mutex_trylock(struct mutex *lock)
-{
-	return mutex_trylock(lock);
 }
 
 void binder_glue_mutex_destroy(struct mutex *lock)

@@ -43,7 +43,6 @@ void binder_alloc_test_hook(unsigned int point, struct binder_alloc *alloc,
 			    size_t index, void *arg);
 #endif
 bool binder_glue_mmget_not_zero(struct mm_struct *mm);
-void binder_glue_mmput_async(struct mm_struct *mm);
 void binder_glue_mmgrab(struct mm_struct *mm);
 void binder_glue_mmdrop(struct mm_struct *mm);
 void binder_glue_mmap_read_lock(struct mm_struct *mm);
@@ -63,7 +62,6 @@ int binder_glue_vm_insert_page(struct vm_area_struct *vma, unsigned long addr,
 extern bool binder_alloc_test_fail_page_alloc;
 extern int binder_alloc_test_insert_error;
 #endif
-void binder_glue_free_page(struct page *page);
 void binder_glue_memcpy_to_page(struct page *page, size_t offset,
 				const void *src, size_t len);
 void binder_glue_memcpy_from_page(void *dst, struct page *page, size_t offset,
@@ -99,7 +97,6 @@ void binder_glue_trace_update_page_range(struct binder_alloc *alloc,
 					 bool allocate, unsigned long start,
 					 unsigned long end);
 void binder_glue_mutex_init(struct mutex *lock);
-bool binder_glue_mutex_trylock(struct mutex *lock);
 void binder_glue_mutex_destroy(struct mutex *lock);
 void binder_glue_trace_alloc_lru_start(const struct binder_alloc *alloc, size_t index);
 void binder_glue_trace_alloc_lru_end(const struct binder_alloc *alloc, size_t index);

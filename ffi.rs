@@ -159,7 +159,6 @@ extern "C" {
         arg: *mut c_void,
     );
     pub(crate) fn binder_glue_mmget_not_zero(mm: *mut bindings::mm_struct) -> bool;
-    pub(crate) fn binder_glue_mmput_async(mm: *mut bindings::mm_struct);
     pub(crate) fn binder_glue_mmgrab(mm: *mut bindings::mm_struct);
     pub(crate) fn binder_glue_mmdrop(mm: *mut bindings::mm_struct);
     pub(crate) fn binder_glue_mmap_read_lock(mm: *mut bindings::mm_struct);
@@ -179,7 +178,6 @@ extern "C" {
     pub(crate) fn binder_glue_put_page(page: *mut bindings::page);
 
     pub(crate) fn binder_glue_alloc_zeroed_page() -> *mut bindings::page;
-    pub(crate) fn binder_glue_free_page(page: *mut bindings::page);
     pub(crate) fn binder_glue_vm_insert_page(
         vma: *mut bindings::vm_area_struct,
         addr: c_ulong,
@@ -279,6 +277,5 @@ extern "C" {
     pub(crate) fn binder_glue_trace_unmap_kernel_end(alloc: *const binder_alloc, index: usize);
 
     pub(crate) fn binder_glue_mutex_init(lock: *mut bindings::mutex);
-    pub(crate) fn binder_glue_mutex_trylock(lock: *mut bindings::mutex) -> bool;
     pub(crate) fn binder_glue_mutex_destroy(lock: *mut bindings::mutex);
 }

@@ -64,7 +64,7 @@ impl<T> TryMutex<T> {
     /// Takes the mutex if it is free, never sleeps; usable under a spinlock.
     pub(crate) fn try_lock(&self) -> Option<TryMutexGuard<'_, T>> {
         // SAFETY: by the type invariant `mutex` is initialised.
-        if unsafe { ffi::binder_glue_mutex_trylock(self.mutex.get()) } {
+        if unsafe { bindings::mutex_trylock(self.mutex.get()) } != 0 {
             // INVARIANT: the trylock succeeded; the guard releases it.
             Some(TryMutexGuard {
                 lock: self,

@@ -99,7 +99,7 @@ impl<'a> MmWithUser<'a> {
 impl Drop for MmWithUser<'_> {
     fn drop(&mut self) {
         // SAFETY: the reference taken by mmget_not_zero (type invariant).
-        unsafe { ffi::binder_glue_mmput_async(self.mm.as_raw()) };
+        unsafe { bindings::mmput_async(self.mm.as_raw()) };
     }
 }
 
@@ -281,7 +281,7 @@ impl OwnedPage {
 impl Drop for OwnedPage {
     fn drop(&mut self) {
         // SAFETY: we own one reference (type invariant).
-        unsafe { ffi::binder_glue_free_page(self.page.as_ptr()) };
+        unsafe { bindings::__free_pages(self.page.as_ptr(), 0) };
     }
 }
 

@@ -74,10 +74,12 @@
 //!   a zap (see above). Only a failed trylock postpones a page, and it goes
 //!   to the tail of the LRU. (The C allocator of 6.12 leaves such pages at
 //!   the head of the LRU forever.)
-//! - The shrinker holds a reference on the allocator's state from its
-//!   trylock of the mutex until after its unlock: deferred_release may take
-//!   the mutex as soon as it is released and drop the state, while
-//!   mutex_unlock() may still touch the mutex (mutex-design.rst).
+//! - deferred_release may take the mutex as soon as a shrinker callback
+//!   released it, while that callback's mutex_unlock() may still touch the
+//!   mutex (mutex-design.rst). So the callback counts itself in
+//!   `AllocState::reclaimers` (under the mutex) until its unlock returned,
+//!   and deferred_release frees the state only once that count is zero (an
+//!   atomic add and subtract: cheaper than a reference on the `Arc`).
 
 use crate::debug::{self, alloc_err, test_hook, trace, Counter, Site};
 use crate::ffi::{self, binder_alloc, binder_lru_page};
@@ -715,11 +717,12 @@ impl Drop for PageRange {
 ///
 /// Lifetime: a slot is on the LRU only while its allocator is alive;
 /// teardown takes every slot off the LRU (under the LRU lock, which we
-/// hold) before it drops the state. Once we hold the allocator's mutex we
-/// take our own reference on the state, so that the mutex outlives our
-/// unlock of it even if teardown takes the mutex the moment we release it
-/// and finishes first. Nothing of the C allocator (`alloc`, binder.c's
-/// memory) is touched after the unlock.
+/// hold) before it drops the state. Before we release the allocator's
+/// mutex we count ourselves in `reclaimers`, which teardown waits to see
+/// at zero before it frees the state: so the mutex outlives our unlock of
+/// it even if teardown takes the mutex the moment we release it. Nothing
+/// of the state or of the C allocator (`alloc`, binder.c's memory) is
+/// touched after that count is dropped.
 ///
 /// # Safety
 ///
@@ -790,9 +793,6 @@ pub(crate) unsafe extern "C" fn binder_alloc_rs_free_page(
             None => return ffi::LRU_ROTATE,
         },
     };
-    // SAFETY: we hold the mutex: deferred_release, which drops the
-    // allocator's own reference only after taking the mutex, has not.
-    let keep_state = unsafe { crate::state_ref(alloc) };
     // Zap only through this allocator's own mapping. Nothing of ours at
     // the address (munmap, mremap, an impostor mapped there) means no PTE
     // of the page is reachable through our mapping any more; any PTE left
@@ -824,20 +824,22 @@ pub(crate) unsafe extern "C" fn binder_alloc_rs_free_page(
     }
     guard.mapped.set(index, false);
     #[cfg(binder_alloc_test)]
-    let state_arg = core::ptr::from_ref(&*keep_state)
-        .cast_mut()
-        .cast::<c_void>();
+    let state_arg = core::ptr::from_ref(state).cast_mut().cast::<c_void>();
     test_hook!(ShrinkerBeforeUnlock, alloc, index, state_arg);
+    // We hold the mutex, so deferred_release, which frees the state only
+    // after taking the mutex and then seeing no reclaimer left, has not
+    // freed it; it waits for us from here until our unlock has returned.
+    state.reclaimers.fetch_add(1, Ordering::Relaxed);
     // The zap is done: only now may an installer see the slot empty.
     drop(guard);
     test_hook!(ShrinkerAfterUnlock, alloc, index, state_arg);
+    // Release: our unlock happened before teardown frees the state. From
+    // here on nothing of the state may be touched.
+    state.reclaimers.fetch_sub(1, Ordering::Release);
     drop(mmap);
     drop(mm);
     drop(page);
     debug::count(Counter::PagesReclaimed);
-    // May be the last reference (teardown finished meanwhile): frees the
-    // state, which may sleep, so before the LRU lock is taken again.
-    drop(keep_state);
     drop(relock);
     ffi::LRU_REMOVED_RETRY
 }

@@ -320,8 +320,9 @@ fn rb_insert(root: &mut bindings::rb_root, node: Node, goes_left_of: impl Fn(Nod
     }
 }
 
-/// Spare nodes kept for later splits.
-const SPARES: usize = 4;
+/// Spare nodes kept for later splits: the steady pattern (a split, then
+/// the merge that undoes it) needs one.
+const SPARES: usize = 2;
 
 /// Memory for one split's node, made before taking the lock.
 pub(crate) struct Reservation(KBox<Buffer>);

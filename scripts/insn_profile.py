@@ -21,7 +21,8 @@ does not depend on the host's load.
 OUT gets one "# BENCH" line per entry point (workload WORKLOAD, default
 "insns") (median instructions and
 blocks per call, and the callees that account for them in a typical
-call), in the format of binder_bench, followed by a KTAP result line.
+call), in the format of binder_bench, followed by a KTAP result line;
+OUT.callees.json has every callee of a typical call of each entry point.
 """
 import bisect
 import collections
@@ -145,7 +146,7 @@ def main(exec_log, serial_log, system_map, out, workload="insns"):
         i = bisect.bisect_right(addrs, pc) - 1
         return names[i][1] if i >= 0 else "?"
 
-    lines = []
+    lines, every = [], {}
     for ep in ENTRY_POINTS:
         calls = windows.get(ep, [])
         if not calls and ep in OPTIONAL:
@@ -161,10 +162,14 @@ def main(exec_log, serial_log, system_map, out, workload="insns"):
             for pc in w:
                 by_fn[name(pc)] += block_len.get(pc, 0)
         top = {fn: round(n / len(typical), 1) for fn, n in by_fn.most_common(8)}
+        every[ep] = {fn: round(n / len(typical), 1) for fn, n in by_fn.most_common()}
         rec = {"workload": workload, "who": ep, "median": med,
                "blocks": statistics.median(len(w) for w in calls), "calls": len(calls),
                "top": top}
         lines.append("# BENCH " + json.dumps(rec))
+    # Every callee of a typical call, for a closer look: OUT.callees.json.
+    with open(out + ".callees.json", "w") as f:
+        json.dump(every, f, indent=1)
     with open(out, "w") as f:
         f.write("\n".join(lines) + f"\nok 1 {workload}\n")
     print("\n".join(lines))

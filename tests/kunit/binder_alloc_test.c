@@ -1048,12 +1048,12 @@ static void sender_needs_no_receiver_mmap_lock(struct kunit *test)
 
 /*
  * The window of mutex-design.rst: the shrinker callback releases the
- * allocator mutex; deferred_release, waiting for it, takes it, finishes
- * and drops the state while the callback has not returned from its
- * unlock. Scripted: K1 (the shrinker) stops before and after its unlock,
- * K2 (deferred_release) runs to the end in between. The state must still
- * be allocated after K2 returned (KASAN checks the read below), and K2
- * must have waited for K1's unlock.
+ * allocator mutex; deferred_release, waiting for it, takes it while the
+ * callback has not returned from its unlock. Scripted: K1 (the shrinker)
+ * stops before and after its unlock, K2 (deferred_release) runs in
+ * between. K2 must wait for K1's unlock, must not free the state while K1
+ * is in the window (KASAN checks the read below) and must finish once K1
+ * is out of it.
  */
 struct unlock_window {
 	struct hook_script h;
@@ -1135,19 +1135,23 @@ static void shrinker_unlock_outlives_release(struct kunit *test)
 	k2_waited = !completion_done(&w.k2_done);
 	complete(&w.go_unlock);
 	wait_for_completion(&w.k1_unlocked);
-	/* K1 has released the mutex but not returned: K2 finishes now. */
-	k2_finished = wait_for_completion_timeout(&w.k2_done, 10 * HZ);
+	/* K1 has released the mutex but not returned: K2 takes the mutex,
+	 * finishes its work and waits for K1 to leave the window. */
+	k2_finished = wait_for_completion_timeout(&w.k2_done, HZ / 2);
 	KUNIT_EXPECT_TRUE(test, k2_waited);
-	KUNIT_EXPECT_TRUE(test, k2_finished);
+	KUNIT_EXPECT_FALSE(test, k2_finished);
 	KUNIT_EXPECT_PTR_EQ(test, ctx->proc.alloc.state, NULL);
-	/* Still allocated: K1's reference keeps it (KASAN checks the read). */
+	/* Still allocated (KASAN checks the read). */
 	KUNIT_EXPECT_NOT_NULL(test, w.state);
 	if (w.state)
 		(void)READ_ONCE(*w.state);
 	complete(&w.go_finish);
 	wait_for_completion(&w.k1_done);
-	if (!k2_finished)
+	/* K1 is out: K2 frees the state and returns. */
+	if (!k2_finished && !wait_for_completion_timeout(&w.k2_done, 10 * HZ)) {
+		KUNIT_FAIL(test, "deferred_release did not finish after the shrinker's unlock");
 		wait_for_completion(&w.k2_done);
+	}
 	clear_hook();
 }
 
