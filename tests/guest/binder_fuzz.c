@@ -1,0 +1,1160 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * binder_fuzz: a seeded differential fuzzer of the binder buffer allocator.
+ *
+ *   binder_fuzz lockstep SEED[,SEED...] OPS
+ *   binder_fuzz threads SEED OPS
+ *   binder_fuzz messages
+ *
+ * lockstep: per seed, a forked server (the context manager, its mapping
+ * size chosen by the seed) and this process as client run OPS operations
+ * chosen by a splitmix64 PRNG, one at a time: the client does an
+ * operation and waits for everything it causes (its BR code, the server's
+ * report of what it received, held one-way calls released by it) before
+ * the next. Operations: sync calls (with a reply) and one-way calls of
+ * sizes biased to page boundaries, tiny and near-full sizes, carrying
+ * binder and fd objects and scatter-gather extra space; buffers the
+ * server holds and frees later in random order; invalid and double
+ * frees; overflowing sizes; bursts of held one-way calls (spam
+ * detection); drop_caches; equal-size holes freed out of order. The
+ * server learns what to do with each transaction from a pipe
+ * (struct instr, matched by the transaction code = op number) and
+ * reports what it saw on another (struct report).
+ *
+ * Trace (stdout, only deterministic values: offsets are from the map
+ * base, no pointers, pids, debug ids or times):
+ *   # fuzz S=<seed> map=<bytes> client_map=<bytes>
+ *   # fuzz S=<seed> <op> call|oneway|free|badfree|overflow ... -> <BR code>
+ *        [spam=0|1] [srv off=.. data=.. offs=.. intact=0|1 objs=0|1 freed=<rc,..>
+ *        held=<n>] [rep off=.. size=.. intact=0|1]
+ *   # fuzz S=<seed> <op> deliver op=<k> off=.. data=.. intact=.. held=..
+ *        (a queued one-way call released to the server during op <op>)
+ *   # fuzz S=<seed> <op> drop_caches
+ *   # fuzz S=<seed> <op> state srv buffers=<off:data:offs:extra:a|d,...>
+ *        pages=a:b:c high=<n> async=<free async space> count=<n> cli pages=a:b:c
+ * The host (scripts/fuzz_compare.py) compares the traces of two modules.
+ * KTAP: one case per seed (fails on corrupted payloads, an unexpected
+ * protocol state, a hang (alarm), or pages not back to 0:0:N after
+ * everything was freed and caches dropped).
+ *
+ * threads: 2 client processes x 2 threads against a server with a pool
+ * of 4 threads, the same kinds of calls, concurrently; no trace, only the
+ * invariants (payload integrity, no hang, page balance).
+ *
+ * messages: the allocator's alloc_debug_mask messages for a fixed
+ * sequence, as "# fuzzmsg <line>" with pointers and pids masked.
+ */
+#include <pthread.h>
+#include <signal.h>
+#include <sys/klog.h>
+#include <sys/stat.h>
+#include "binder_util.h"
+
+#define PG 4096u
+#define MAX_HELD 40
+#define MAX_OBJ 3
+#define MAX_FREE 4
+#define MAX_QUEUE 80
+#define CLIENT_MAP (256u * 1024)
+#define OBJ_SIZE 24u /* flat_binder_object and binder_fd_object */
+
+/* ---- PRNG --------------------------------------------------------------- */
+
+static uint64_t rng_state;
+
+static uint64_t rnd(void)
+{
+	uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+static uint32_t rn(uint32_t n) /* 0..n-1 */
+{
+	return n ? (uint32_t)(rnd() % n) : 0;
+}
+
+static int pct(uint32_t p)
+{
+	return rn(100) < p;
+}
+
+/* ---- messages between client and server (pipes) ----------------------- */
+
+enum { BAD_NONE, BAD_INSIDE, BAD_OUTSIDE, BAD_UNALIGNED, BAD_DOUBLE, BAD_ZERO };
+static const char *const bad_names[] = { "none", "inside", "outside", "unaligned", "double", "null" };
+
+struct instr {
+	uint32_t opno;     /* = the transaction code */
+	uint32_t data_size;
+	uint32_t pat;
+	uint32_t hold;
+	uint32_t reply_size;
+	uint32_t nobj;
+	uint32_t obj_off[MAX_OBJ];
+	uint32_t obj_fd[MAX_OBJ]; /* 1: fd object, 0: binder object */
+	uint32_t nfree;
+	uint32_t free_idx[MAX_FREE];
+	uint32_t bad;      /* BAD_* */
+	uint32_t bad_arg;
+	uint32_t free_all;
+};
+
+struct report {
+	uint32_t opno;
+	uint32_t off;
+	uint32_t data_size;
+	uint32_t offs_size;
+	uint32_t intact;
+	uint32_t objs_ok;
+	uint32_t oneway;
+	uint32_t nfree;
+	int32_t free_rc[MAX_HELD];
+	int32_t bad_rc;
+	uint32_t bad_skipped;
+	uint32_t reply_br;
+	uint32_t held;
+	char why[96];
+};
+
+static int read_full(int fd, void *p, size_t n)
+{
+	uint8_t *b = p;
+
+	while (n) {
+		ssize_t r = read(fd, b, n);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return -1;
+		b += r;
+		n -= r;
+	}
+	return 0;
+}
+
+static int write_full(int fd, const void *p, size_t n)
+{
+	return write(fd, p, n) == (ssize_t)n ? 0 : -1;
+}
+
+/* ---- binder helpers ----------------------------------------------------- */
+
+/* A transaction with an offsets array and, when @extra, BC_TRANSACTION_SG. */
+static int send_txn(struct binder *b, uint32_t bc, uint32_t code, uint32_t flags,
+		    const void *data, uint64_t data_size, const void *offs,
+		    uint64_t offs_size, uint64_t extra)
+{
+	struct __attribute__((packed)) {
+		uint32_t cmd;
+		struct binder_transaction_data_sg sg;
+	} w;
+
+	memset(&w, 0, sizeof(w));
+	w.cmd = extra ? (bc == BC_REPLY ? BC_REPLY_SG : BC_TRANSACTION_SG) : bc;
+	w.sg.transaction_data.target.handle = 0;
+	w.sg.transaction_data.code = code;
+	w.sg.transaction_data.flags = flags;
+	w.sg.transaction_data.data_size = data_size;
+	w.sg.transaction_data.offsets_size = offs_size;
+	w.sg.transaction_data.data.ptr.buffer = (binder_uintptr_t)data;
+	w.sg.transaction_data.data.ptr.offsets = (binder_uintptr_t)offs;
+	w.sg.buffers_size = extra;
+	return binder_write(b, &w, extra ? sizeof(w) : sizeof(uint32_t) + sizeof(w.sg.transaction_data));
+}
+
+static uint32_t op_pattern(uint32_t seed, uint32_t opno)
+{
+	return seed * 2654435761u ^ opno * 0x9e3779b9u;
+}
+
+/* Fill data: the pattern, objects at obj_off (binder or fd objects). */
+static void build_payload(uint8_t *buf, const struct instr *in, int fd_to_send)
+{
+	pattern_fill(buf, in->data_size, in->pat);
+	for (uint32_t i = 0; i < in->nobj; i++) {
+		if (in->obj_fd[i]) {
+			struct binder_fd_object o = { .hdr.type = BINDER_TYPE_FD, .fd = fd_to_send };
+
+			memcpy(buf + in->obj_off[i], &o, sizeof(o));
+		} else {
+			struct flat_binder_object o = {
+				.hdr.type = BINDER_TYPE_BINDER,
+				.binder = 0x1000 + 0x10 * i,
+				.cookie = 0x2000 + i,
+			};
+
+			memcpy(buf + in->obj_off[i], &o, sizeof(o));
+		}
+	}
+}
+
+/*
+ * Check a received payload against its instruction; close received fds.
+ * Returns 1 when intact; *objs_ok tells whether the objects were translated
+ * as expected.
+ */
+static int check_payload(const uint8_t *data, uint64_t size, const binder_size_t *offs,
+			 uint64_t offs_size, const struct instr *in, uint32_t *objs_ok,
+			 char *why, size_t whylen)
+{
+	int ok = 1;
+
+	*objs_ok = 1;
+	if (size != in->data_size || offs_size != in->nobj * sizeof(binder_size_t)) {
+		snprintf(why, whylen, "size %llu offsets %llu, expected %u %zu",
+			 (unsigned long long)size, (unsigned long long)offs_size, in->data_size,
+			 in->nobj * sizeof(binder_size_t));
+		return 0;
+	}
+	for (uint64_t i = 0; i < size; i++) {
+		int in_obj = 0;
+
+		for (uint32_t k = 0; k < in->nobj; k++)
+			if (i >= in->obj_off[k] && i < in->obj_off[k] + OBJ_SIZE)
+				in_obj = 1;
+		if (!in_obj && data[i] != pattern_byte(in->pat, i)) {
+			snprintf(why, whylen, "byte %llu is %#x, expected %#x", (unsigned long long)i,
+				 data[i], pattern_byte(in->pat, i));
+			ok = 0;
+			break;
+		}
+	}
+	for (uint32_t k = 0; k < in->nobj; k++) {
+		struct binder_object_header h;
+
+		if (offs[k] != in->obj_off[k]) {
+			*objs_ok = 0;
+			continue;
+		}
+		memcpy(&h, data + in->obj_off[k], sizeof(h));
+		if (in->obj_fd[k]) {
+			struct binder_fd_object o;
+
+			memcpy(&o, data + in->obj_off[k], sizeof(o));
+			if (h.type != BINDER_TYPE_FD || (int)o.fd < 0 || fcntl(o.fd, F_GETFD) < 0)
+				*objs_ok = 0;
+			else
+				close(o.fd);
+		} else if (h.type != BINDER_TYPE_HANDLE) {
+			*objs_ok = 0;
+		}
+	}
+	return ok;
+}
+
+/* ---- the lockstep server ------------------------------------------------ */
+
+struct held { binder_uintptr_t ptr; uint32_t opno; };
+
+static void server_main(uint32_t seed, size_t map, int instr_fd, int report_fd)
+{
+	struct binder b;
+	struct binder_reader r = { 0 };
+	struct binder_event ev;
+	struct held held[MAX_HELD + 8];
+	binder_uintptr_t freed_hist[16] = { 0 };
+	uint32_t nheld = 0, nfreed_hist = 0;
+	uint8_t *out = malloc(CLIENT_MAP);
+	int32_t status;
+	uint32_t one = 1;
+	struct flat_binder_object mgr = { .flags = FLAT_BINDER_FLAG_ACCEPTS_FDS };
+
+	(void)seed;
+	status = binder_open(&b, BINDER_DEV_DEFAULT, map);
+	/* The previous seed's server may not be released yet: retry. */
+	for (int i = 0; !status && i < 200; i++) {
+		if (ioctl(b.fd, BINDER_SET_CONTEXT_MGR_EXT, &mgr) == 0)
+			break;
+		status = errno == EBUSY && i < 199 ? 0 : -errno;
+		usleep(10000);
+	}
+	if (!status && ioctl(b.fd, BINDER_ENABLE_ONEWAY_SPAM_DETECTION, &one) < 0)
+		status = -errno;
+	if (!status)
+		status = binder_write(&b, &(uint32_t){ BC_ENTER_LOOPER }, sizeof(uint32_t));
+	if (write_full(report_fd, &status, sizeof(status)) || status)
+		_exit(1);
+
+	for (;;) {
+		struct instr in;
+		struct report rep;
+
+		if (binder_next_event(&b, &r, &ev))
+			_exit(2);
+		if (ev.cmd != BR_TRANSACTION)
+			continue;
+		/* Instructions of transactions that failed were never consumed. */
+		do {
+			if (read_full(instr_fd, &in, sizeof(in)))
+				_exit(3);
+		} while (in.opno != ev.tr.code);
+
+		memset(&rep, 0, sizeof(rep));
+		rep.opno = in.opno;
+		binder_uintptr_t buf = ev.tr.data.ptr.buffer;
+
+		rep.off = (uint32_t)(buf - (binder_uintptr_t)b.map);
+		rep.data_size = ev.tr.data_size;
+		rep.offs_size = ev.tr.offsets_size;
+		rep.oneway = !!(ev.tr.flags & TF_ONE_WAY);
+		rep.intact = check_payload((const void *)(uintptr_t)buf, ev.tr.data_size,
+					   (const void *)(uintptr_t)ev.tr.data.ptr.offsets,
+					   ev.tr.offsets_size, &in, &rep.objs_ok, rep.why, sizeof(rep.why));
+
+		/* Frees of held buffers, in the order given. */
+		if (in.free_all) {
+			while (nheld) {
+				uint32_t k = nheld - 1 - (in.pat % nheld);
+
+				rep.free_rc[rep.nfree++] = binder_free_buffer(&b, held[k].ptr);
+				freed_hist[nfreed_hist++ % 16] = held[k].ptr;
+				memmove(&held[k], &held[k + 1], (nheld - k - 1) * sizeof(held[0]));
+				nheld--;
+			}
+		}
+		for (uint32_t i = 0; i < in.nfree && i < MAX_FREE; i++) {
+			uint32_t k = in.free_idx[i];
+
+			if (k >= nheld) {
+				rep.free_rc[rep.nfree++] = -ERANGE;
+				continue;
+			}
+			rep.free_rc[rep.nfree++] = binder_free_buffer(&b, held[k].ptr);
+			freed_hist[nfreed_hist++ % 16] = held[k].ptr;
+			memmove(&held[k], &held[k + 1], (nheld - k - 1) * sizeof(held[0]));
+			nheld--;
+		}
+		if (in.bad != BAD_NONE) {
+			binder_uintptr_t p = 0, base = (binder_uintptr_t)b.map;
+			int live = 0;
+
+			switch (in.bad) {
+			case BAD_INSIDE:
+				p = nheld ? held[in.bad_arg % nheld].ptr + 8 : buf + 8;
+				break;
+			case BAD_OUTSIDE:
+				p = base + map + PG * (1 + in.bad_arg % 4);
+				break;
+			case BAD_UNALIGNED:
+				p = base + 1 + in.bad_arg % (map - 1);
+				break;
+			case BAD_DOUBLE:
+				p = nfreed_hist ? freed_hist[in.bad_arg % (nfreed_hist < 16 ? nfreed_hist : 16)] : buf;
+				break;
+			case BAD_ZERO:
+				p = 0;
+				break;
+			}
+			/* Never free a buffer this process still holds. */
+			live = p == buf;
+			for (uint32_t k = 0; k < nheld; k++)
+				live |= held[k].ptr == p;
+			if (live)
+				rep.bad_skipped = 1;
+			else
+				rep.bad_rc = binder_free_buffer(&b, p);
+		}
+		if (in.hold && nheld < MAX_HELD + 8) {
+			held[nheld].ptr = buf;
+			held[nheld].opno = in.opno;
+			nheld++;
+		} else if (binder_free_buffer(&b, buf)) {
+			_exit(4);
+		}
+		rep.held = nheld;
+		if (!rep.oneway) {
+			pattern_fill(out, in.reply_size, in.pat ^ 0xa5a5a5a5u);
+			if (send_txn(&b, BC_REPLY, 0, 0, out, in.reply_size, NULL, 0, 0))
+				_exit(5);
+			/* The reply's own outcome: complete or failed. */
+			for (;;) {
+				if (binder_next_event(&b, &r, &ev))
+					_exit(6);
+				if (ev.cmd == BR_TRANSACTION_COMPLETE || ev.cmd == BR_FAILED_REPLY ||
+				    ev.cmd == BR_DEAD_REPLY || ev.cmd == BR_ERROR) {
+					rep.reply_br = ev.cmd;
+					break;
+				}
+				if (ev.cmd == BR_TRANSACTION) { /* not expected before the reply completes */
+					snprintf(rep.why, sizeof(rep.why), "transaction before reply completion");
+					rep.intact = 0;
+					rep.reply_br = ev.cmd;
+					break;
+				}
+			}
+		}
+		if (write_full(report_fd, &rep, sizeof(rep)))
+			_exit(7);
+	}
+}
+
+/* ---- debugfs state ------------------------------------------------------ */
+
+struct pages_state { int active, lru, free_, count; long high, async; };
+
+static int read_stats(pid_t pid, struct pages_state *s)
+{
+	char line[256], head[32];
+	int in = 0, found = 0;
+	FILE *f = fopen("/sys/kernel/debug/binder/stats", "r");
+
+	memset(s, 0, sizeof(*s));
+	s->high = s->async = -1;
+	if (!f)
+		return -errno;
+	snprintf(head, sizeof(head), "proc %d\n", pid);
+	while (fgets(line, sizeof(line), f)) {
+		if (!strncmp(line, "proc ", 5))
+			in = !strcmp(line, head);
+		if (!in)
+			continue;
+		if (sscanf(line, "  pages: %d:%d:%d", &s->active, &s->lru, &s->free_) == 3)
+			found = 1;
+		sscanf(line, "  pages high watermark: %ld", &s->high);
+		sscanf(line, "  free async space %ld", &s->async);
+		sscanf(line, "  buffers: %d", &s->count);
+	}
+	fclose(f);
+	return found ? 0 : -ENOENT;
+}
+
+/* The server's allocator state as one line of text (no debug ids). */
+static void state_text(pid_t srv, pid_t cli, char *out, size_t len)
+{
+	char path[96], line[256];
+	size_t n = 0;
+	struct pages_state s, c;
+	FILE *f;
+	int first = 1;
+
+	snprintf(path, sizeof(path), "/sys/kernel/debug/binder/proc/%d", srv);
+	n += snprintf(out + n, len - n, "srv buffers=");
+	f = fopen(path, "r");
+	while (f && fgets(line, sizeof(line), f)) {
+		unsigned long off;
+		size_t d, o, e;
+		char st[16];
+
+		if (sscanf(line, "  buffer %*d: %lx size %zd:%zd:%zd %15s", &off, &d, &o, &e, st) == 5 &&
+		    n + 64 < len)
+		{
+			n += snprintf(out + n, len - n, "%s%lu:%zu:%zu:%zu:%c", first ? "" : ",", off,
+				      d, o, e, st[0]);
+			first = 0;
+		}
+	}
+	if (f)
+		fclose(f);
+	if (first)
+		n += snprintf(out + n, len - n, "-");
+	read_stats(srv, &s);
+	read_stats(cli, &c);
+	snprintf(out + n, len - n, " pages=%d:%d:%d high=%ld async=%ld count=%d cli pages=%d:%d:%d",
+		 s.active, s.lru, s.free_, s.high, s.async, s.count, c.active, c.lru, c.free_);
+}
+
+/* ---- the lockstep client ------------------------------------------------ */
+
+static volatile uint32_t cur_seed, cur_op;
+
+static void on_alarm(int sig)
+{
+	char msg[128];
+	int n = snprintf(msg, sizeof(msg), "# fuzz S=%u %u HANG (no outcome within the time limit)\n",
+			 cur_seed, cur_op);
+
+	(void)sig;
+	if (write(1, msg, n) < 0)
+		_exit(99);
+	_exit(99);
+}
+
+struct hop { uint32_t opno, size; int async; };
+
+struct lockstep {
+	uint32_t seed, ops, opno;
+	size_t map;
+	pid_t srv;
+	struct binder cb;
+	struct binder_reader cr;
+	int instr_fd, report_fd, fd_to_send;
+	struct hop held[MAX_HELD + 8];
+	uint32_t nheld;
+	int async_busy;           /* a delivered one-way buffer is held */
+	struct instr queue[MAX_QUEUE]; /* one-way calls waiting for the node */
+	uint32_t queue_size[MAX_QUEUE];
+	uint32_t nqueue;
+	uint64_t held_bytes, async_bytes;
+	int failures;
+	char fail_why[200];
+	/* Scripted operations (e.g. the equal-size holes) run before random ones. */
+	int script[16];
+	uint32_t script_arg[16];
+	int nscript, script_pos;
+	uint8_t *buf;
+	binder_size_t offs[MAX_OBJ];
+};
+
+static void fail(struct lockstep *L, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (L->failures++)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(L->fail_why, sizeof(L->fail_why), fmt, ap);
+	va_end(ap);
+}
+
+static uint64_t bsize(uint64_t data, uint64_t offs, uint64_t extra)
+{
+	uint64_t s = ((data + 7) & ~7ull) + ((offs + 7) & ~7ull) + ((extra + 7) & ~7ull);
+
+	return s < 8 ? 8 : s;
+}
+
+/* A size biased to page boundaries, tiny sizes and the free space left. */
+static uint32_t pick_size(struct lockstep *L, int async)
+{
+	uint64_t room = async ? L->map / 2 - (L->async_bytes < L->map / 2 ? L->async_bytes : L->map / 2)
+			      : L->map - (L->held_bytes < L->map ? L->held_bytes : L->map);
+	uint32_t pages = L->map / PG, r = rn(100);
+	int64_t s;
+
+	if (r < 18) {
+		static const uint32_t tiny[] = { 0, 1, 7, 8, 9, 16, 24, 48 };
+
+		return tiny[rn(8)];
+	}
+	if (r < 50) /* around a page boundary */
+		s = (int64_t)PG * (1 + rn(pages < 6 ? pages / 2 + 1 : 4)) + (int64_t)rn(49) - 24;
+	else if (r < 75)
+		s = rn(L->map / 8 < 16384 ? L->map / 8 : 16384);
+	else if (r < 90) /* near the space left: may just fit or just fail */
+		s = (int64_t)room - 64 + (int64_t)rn(160) - 64;
+	else
+		s = rn(L->map / 2);
+	if (s < 0)
+		s = rn(64);
+	if (s > (int64_t)L->map + PG)
+		s = L->map + PG;
+	return (uint32_t)s;
+}
+
+/* Objects at 8-aligned offsets, when the payload has room for them. */
+static void pick_objects(struct instr *in)
+{
+	uint32_t n = 1 + rn(MAX_OBJ);
+
+	in->nobj = 0;
+	if (in->data_size < n * OBJ_SIZE)
+		return;
+	uint32_t base = 8 * rn((in->data_size - n * OBJ_SIZE) / 8 + 1);
+
+	for (uint32_t i = 0; i < n; i++) {
+		in->obj_off[i] = base + i * OBJ_SIZE;
+		in->obj_fd[i] = pct(50);
+	}
+	in->nobj = n;
+}
+
+static void trace(struct lockstep *L, const char *fmt, ...)
+{
+	va_list ap;
+
+	printf("# fuzz S=%u %u ", L->seed, L->opno);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	printf("\n");
+}
+
+static const char *brs(long cmd)
+{
+	static char b[32];
+
+	if (cmd == 0)
+		return "none";
+	if (cmd < 0) {
+		snprintf(b, sizeof(b), "errno=%ld", -cmd);
+		return b;
+	}
+	return br_name(cmd);
+}
+
+/* Read one server report and check it belongs to @opno. */
+static int get_report(struct lockstep *L, uint32_t opno, struct report *rep)
+{
+	if (read_full(L->report_fd, rep, sizeof(*rep))) {
+		fail(L, "op %u: the server died", L->opno);
+		return -1;
+	}
+	if (rep->opno != opno) {
+		fail(L, "op %u: report for op %u, expected op %u", L->opno, rep->opno, opno);
+		return -1;
+	}
+	if (!rep->intact)
+		fail(L, "op %u: server got a corrupted payload of op %u: %s", L->opno, opno, rep->why);
+	if (!rep->objs_ok)
+		fail(L, "op %u: objects of op %u not translated as sent", L->opno, opno);
+	return 0;
+}
+
+static void fmt_report(const struct report *rep, char *s, size_t len)
+{
+	size_t n = snprintf(s, len, "srv off=%u data=%u offs=%u intact=%u objs=%u", rep->off,
+			    rep->data_size, rep->offs_size, rep->intact, rep->objs_ok);
+
+	if (rep->nfree) {
+		n += snprintf(s + n, len - n, " freed=");
+		for (uint32_t i = 0; i < rep->nfree && n + 8 < len; i++)
+			n += snprintf(s + n, len - n, "%s%d", i ? "," : "", rep->free_rc[i]);
+	}
+	if (rep->bad_skipped)
+		n += snprintf(s + n, len - n, " bad=skipped");
+	else
+		n += snprintf(s + n, len - n, " bad_rc=%d", rep->bad_rc);
+	snprintf(s + n, len - n, " held=%u", rep->held);
+}
+
+/* The server held a buffer of @opno: mirror its list. */
+static void note_held(struct lockstep *L, uint32_t opno, uint32_t size, int async)
+{
+	L->held[L->nheld++] = (struct hop){ opno, size, async };
+	L->held_bytes += size;
+	if (async)
+		L->async_bytes += size;
+}
+
+static void note_freed(struct lockstep *L, uint32_t k)
+{
+	L->held_bytes -= L->held[k].size;
+	if (L->held[k].async) {
+		L->async_bytes -= L->held[k].size;
+		L->async_busy = 0;
+	}
+	memmove(&L->held[k], &L->held[k + 1], (L->nheld - k - 1) * sizeof(L->held[0]));
+	L->nheld--;
+}
+
+/*
+ * Queued one-way calls reach the server one at a time, each once the
+ * previous one-way buffer was freed: write their instructions and read
+ * their reports until one is held (or none is left).
+ */
+static void release_queue(struct lockstep *L, int force_free)
+{
+	while (!L->async_busy && L->nqueue && !L->failures) {
+		struct instr in = L->queue[0];
+		uint32_t size = L->queue_size[0];
+		struct report rep;
+		char s[512];
+
+		memmove(&L->queue[0], &L->queue[1], (L->nqueue - 1) * sizeof(L->queue[0]));
+		memmove(&L->queue_size[0], &L->queue_size[1], (L->nqueue - 1) * sizeof(L->queue_size[0]));
+		L->nqueue--;
+		L->async_bytes -= size; /* counted again below if held */
+		L->held_bytes -= size;
+		if (force_free)
+			in.hold = 0;
+		if (write_full(L->instr_fd, &in, sizeof(in)) || get_report(L, in.opno, &rep))
+			return;
+		fmt_report(&rep, s, sizeof(s));
+		trace(L, "deliver op=%u %s", in.opno, s);
+		if (in.hold) {
+			note_held(L, in.opno, size, 1);
+			L->async_busy = 1;
+		}
+	}
+}
+
+static void do_drop_caches(void)
+{
+	write_file("/proc/sys/vm/drop_caches", "3");
+}
+
+static void checkpoint(struct lockstep *L)
+{
+	char s[8192];
+
+	state_text(L->srv, getpid(), s, sizeof(s));
+	trace(L, "state %s", s);
+}
+
+enum { OP_CALL, OP_ONEWAY, OP_FREE, OP_BADFREE, OP_OVERFLOW, OP_DROP, OP_BURST, OP_HOLES,
+       OP_CALL_HOLD_SIZE, OP_FREE_OPNO, OP_FREE_OPNO2, OP_CALL_SIZE, OP_END };
+
+/* One sync call (also free, bad free and end): instruction first, then call. */
+static void do_call(struct lockstep *L, struct instr *in, uint64_t extra, const char *kind,
+		    int client_double_free)
+{
+	struct binder_event ev;
+	struct report rep;
+	char s[512] = "", desc[256];
+	long ret;
+	size_t n = 0;
+
+	n += snprintf(desc + n, sizeof(desc) - n, "%s size=%u objs=%u extra=%llu reply=%u hold=%u",
+		      kind, in->data_size, in->nobj, (unsigned long long)extra, in->reply_size, in->hold);
+	if (in->nfree) {
+		n += snprintf(desc + n, sizeof(desc) - n, " free=");
+		for (uint32_t i = 0; i < in->nfree; i++)
+			n += snprintf(desc + n, sizeof(desc) - n, "%s%u", i ? "," : "", in->free_idx[i]);
+	}
+	if (in->free_all)
+		n += snprintf(desc + n, sizeof(desc) - n, " free=all");
+	if (in->bad)
+		snprintf(desc + n, sizeof(desc) - n, " bad=%s/%u", bad_names[in->bad], in->bad_arg);
+
+	build_payload(L->buf, in, L->fd_to_send);
+	for (uint32_t i = 0; i < in->nobj; i++)
+		L->offs[i] = in->obj_off[i];
+	if (write_full(L->instr_fd, in, sizeof(*in))) {
+		fail(L, "op %u: instruction pipe", L->opno);
+		return;
+	}
+	ret = send_txn(&L->cb, BC_TRANSACTION, in->opno, TF_ACCEPT_FDS, L->buf, in->data_size,
+		       L->offs, in->nobj * sizeof(binder_size_t), extra);
+	while (!ret) {
+		ret = binder_next_event(&L->cb, &L->cr, &ev);
+		if (!ret && ev.cmd != BR_TRANSACTION_COMPLETE) {
+			ret = ev.cmd;
+			break;
+		}
+	}
+	if (ret != BR_REPLY) {
+		trace(L, "%s -> %s", desc, brs(ret));
+		return;
+	}
+	if (get_report(L, in->opno, &rep))
+		return;
+	fmt_report(&rep, s, sizeof(s));
+	/* Mirror the server's frees and hold. */
+	if (in->free_all) {
+		while (L->nheld)
+			note_freed(L, L->nheld - 1 - (in->pat % L->nheld));
+	}
+	for (uint32_t i = 0; i < in->nfree; i++)
+		if (in->free_idx[i] < L->nheld)
+			note_freed(L, in->free_idx[i]);
+	if (in->hold)
+		note_held(L, in->opno, (uint32_t)bsize(in->data_size, in->nobj * 8, extra), 0);
+	if (rep.held != L->nheld)
+		fail(L, "op %u: server holds %u buffers, client thinks %u", L->opno, rep.held, L->nheld);
+
+	const uint8_t *rp = (const void *)(uintptr_t)ev.tr.data.ptr.buffer;
+	long bad = ev.tr.data_size == in->reply_size ?
+		pattern_check(rp, in->reply_size, in->pat ^ 0xa5a5a5a5u) : -2;
+	uint32_t roff = (uint32_t)(ev.tr.data.ptr.buffer - (binder_uintptr_t)L->cb.map);
+	int rc1 = binder_free_buffer(&L->cb, ev.tr.data.ptr.buffer), rc2 = 0;
+
+	if (bad != -1)
+		fail(L, "op %u: reply corrupted (%ld)", L->opno, bad);
+	if (client_double_free)
+		rc2 = binder_free_buffer(&L->cb, ev.tr.data.ptr.buffer);
+	trace(L, "%s -> %s %s rep off=%u size=%llu intact=%d reply_br=%s free_rc=%d%s", desc,
+	      brs(ret), s, roff, (unsigned long long)ev.tr.data_size, bad == -1,
+	      brs(rep.reply_br), rc1, client_double_free ? (rc2 ? " refree=err" : " refree=0") : "");
+	release_queue(L, in->free_all);
+}
+
+static void do_oneway(struct lockstep *L, struct instr *in, uint64_t extra, const char *kind)
+{
+	struct binder_event ev;
+	long ret;
+	uint32_t size = (uint32_t)bsize(in->data_size, in->nobj * 8, extra);
+
+	build_payload(L->buf, in, L->fd_to_send);
+	for (uint32_t i = 0; i < in->nobj; i++)
+		L->offs[i] = in->obj_off[i];
+	ret = send_txn(&L->cb, BC_TRANSACTION, in->opno, TF_ONE_WAY | TF_ACCEPT_FDS, L->buf,
+		       in->data_size, L->offs, in->nobj * sizeof(binder_size_t), extra);
+	if (!ret)
+		ret = binder_next_event(&L->cb, &L->cr, &ev) ?: (long)ev.cmd;
+	if (ret != BR_TRANSACTION_COMPLETE && ret != BR_ONEWAY_SPAM_SUSPECT) {
+		trace(L, "%s size=%u objs=%u extra=%llu hold=%u -> %s", kind, in->data_size, in->nobj,
+		      (unsigned long long)extra, in->hold, brs(ret));
+		return;
+	}
+	int spam = ret == BR_ONEWAY_SPAM_SUSPECT;
+
+	if (L->async_busy || L->nqueue) {
+		if (L->nqueue == MAX_QUEUE) {
+			fail(L, "op %u: one-way queue overflow", L->opno);
+			return;
+		}
+		L->queue[L->nqueue] = *in;
+		L->queue_size[L->nqueue++] = size;
+		L->held_bytes += size;
+		L->async_bytes += size;
+		trace(L, "%s size=%u objs=%u extra=%llu hold=%u -> BR_TRANSACTION_COMPLETE spam=%d queued=%u",
+		      kind, in->data_size, in->nobj, (unsigned long long)extra, in->hold, spam,
+		      L->nqueue);
+		return;
+	}
+	struct report rep;
+	char s[512];
+
+	if (write_full(L->instr_fd, in, sizeof(*in)) || get_report(L, in->opno, &rep))
+		return;
+	fmt_report(&rep, s, sizeof(s));
+	if (in->hold) {
+		note_held(L, in->opno, size, 1);
+		L->async_busy = 1;
+	}
+	trace(L, "%s size=%u objs=%u extra=%llu hold=%u -> BR_TRANSACTION_COMPLETE spam=%d %s", kind,
+	      in->data_size, in->nobj, (unsigned long long)extra, in->hold, spam, s);
+}
+
+static void do_overflow(struct lockstep *L)
+{
+	struct instr in = { .opno = L->opno };
+	uint64_t data = 8, offs = 0, extra = 0;
+	uint32_t v = rn(6);
+	struct binder_event ev;
+	long ret;
+
+	switch (v) {
+	case 0: data = UINT64_MAX - 7; break;
+	case 1: offs = UINT64_MAX & ~7ull; break;
+	case 2: extra = UINT64_MAX & ~7ull; break;
+	case 3: data = UINT64_MAX / 2; offs = UINT64_MAX / 2 + 8; break;
+	case 4: data = L->map + 1; break;           /* larger than the mapping */
+	case 5: data = 16; offs = 4; break;         /* offsets not aligned */
+	}
+	in.data_size = (uint32_t)data;
+	pattern_fill(L->buf, 64, 1);
+	memset(L->offs, 0, sizeof(L->offs));
+	/* A call the server would answer if it ever arrived. */
+	write_full(L->instr_fd, &in, sizeof(in));
+	ret = send_txn(&L->cb, BC_TRANSACTION, L->opno, 0, L->buf, data, L->offs, offs, extra);
+	while (!ret) {
+		ret = binder_next_event(&L->cb, &L->cr, &ev);
+		if (!ret && ev.cmd != BR_TRANSACTION_COMPLETE) {
+			ret = ev.cmd;
+			break;
+		}
+	}
+	trace(L, "overflow v=%u -> %s", v, brs(ret));
+	if (ret == BR_REPLY) {
+		fail(L, "op %u: overflowing call %u was accepted", L->opno, v);
+		binder_free_buffer(&L->cb, ev.tr.data.ptr.buffer);
+	}
+}
+
+static void new_instr(struct lockstep *L, struct instr *in)
+{
+	memset(in, 0, sizeof(*in));
+	in->opno = L->opno;
+	in->pat = op_pattern(L->seed, L->opno);
+}
+
+static uint32_t reply_size(void)
+{
+	uint32_t r = rn(100);
+
+	if (r < 45)
+		return 0;
+	if (r < 70)
+		return rn(64);
+	if (r < 90)
+		return PG * (1 + rn(3)) + rn(33) - 16;
+	return rn(48 * 1024);
+}
+
+/* The index in the held list of the buffer of op @opno, or -1. */
+static int held_index(struct lockstep *L, uint32_t opno)
+{
+	for (uint32_t k = 0; k < L->nheld; k++)
+		if (L->held[k].opno == opno)
+			return (int)k;
+	return -1;
+}
+
+static void one_op(struct lockstep *L)
+{
+	struct instr in;
+	uint32_t r, kind;
+
+	new_instr(L, &in);
+	if (L->script_pos < L->nscript) {
+		kind = L->script[L->script_pos];
+		r = L->script_arg[L->script_pos++];
+	} else {
+		r = rn(1000);
+		if (L->nheld >= MAX_HELD - 4 || L->nqueue >= MAX_QUEUE - 10)
+			kind = OP_FREE;
+		else if (r < 330) kind = OP_CALL;
+		else if (r < 560) kind = OP_ONEWAY;
+		else if (r < 720) kind = OP_FREE;
+		else if (r < 780) kind = OP_BADFREE;
+		else if (r < 820) kind = OP_OVERFLOW;
+		else if (r < 850) kind = OP_DROP;
+		else if (r < 880) kind = OP_BURST;
+		else if (r < 960) kind = OP_HOLES;
+		else kind = OP_CALL;
+		r = 0;
+	}
+
+	switch (kind) {
+	case OP_CALL:
+	case OP_CALL_SIZE:
+	case OP_CALL_HOLD_SIZE: {
+		uint64_t extra = pct(12) ? 8 * rn(1 + rn(1024)) : 0;
+
+		in.data_size = kind == OP_CALL ? pick_size(L, 0) : r;
+		in.hold = kind == OP_CALL_HOLD_SIZE || (kind == OP_CALL && pct(35));
+		in.reply_size = kind == OP_CALL ? reply_size() : 0;
+		if (kind == OP_CALL && pct(25))
+			pick_objects(&in);
+		if (kind == OP_CALL && L->nheld && pct(20)) {
+			in.nfree = 1;
+			in.free_idx[0] = rn(L->nheld);
+		}
+		do_call(L, &in, kind == OP_CALL ? extra : 0, "call", pct(4));
+		break;
+	}
+	case OP_ONEWAY: {
+		in.data_size = pick_size(L, 1);
+		in.hold = pct(30);
+		if (pct(20))
+			pick_objects(&in);
+		do_oneway(L, &in, pct(8) ? 8 * rn(256) : 0, "oneway");
+		break;
+	}
+	case OP_FREE_OPNO:   /* free the buffer of op @r (scripted) */
+	case OP_FREE_OPNO2: { /* free op @r, then op @r - 2, in one call */
+		int k = held_index(L, r);
+
+		in.data_size = 8;
+		if (k >= 0) {
+			in.free_idx[in.nfree++] = (uint32_t)k;
+			if (kind == OP_FREE_OPNO2) {
+				int k2 = held_index(L, r - 2);
+
+				if (k2 > k)
+					k2--; /* counted after the first removal */
+				if (k2 >= 0)
+					in.free_idx[in.nfree++] = (uint32_t)k2;
+			}
+		}
+		do_call(L, &in, 0, "free", 0);
+		break;
+	}
+	case OP_FREE: {
+		in.data_size = rn(3) * 8;
+		in.nfree = L->nheld ? 1 + rn(L->nheld < MAX_FREE ? L->nheld : MAX_FREE) : 0;
+		/* Distinct indices, counted after the previous removals. */
+		for (uint32_t i = 0; i < in.nfree; i++)
+			in.free_idx[i] = rn(L->nheld - i);
+		do_call(L, &in, 0, "free", 0);
+		break;
+	}
+	case OP_BADFREE:
+		in.data_size = 8;
+		in.bad = 1 + rn(5);
+		in.bad_arg = rn(1u << 20);
+		do_call(L, &in, 0, "badfree", 0);
+		break;
+	case OP_OVERFLOW:
+		do_overflow(L);
+		break;
+	case OP_DROP:
+		do_drop_caches();
+		trace(L, "drop_caches");
+		break;
+	case OP_BURST: {
+		/* One held one-way call, then enough queued ones to look like spam. */
+		uint32_t count = 6 + rn(50), total = L->map * 45 / 100, each = total / count;
+
+		in.data_size = each;
+		in.hold = 1;
+		do_oneway(L, &in, 0, "burst");
+		/* The rest of the burst: queued calls (scripted as one-way ops). */
+		for (uint32_t i = 1; i < count && !L->failures; i++) {
+			L->opno++;
+			cur_op = L->opno;
+			new_instr(L, &in);
+			in.data_size = each - 8 + rn(16);
+			do_oneway(L, &in, 0, "burst");
+		}
+		break;
+	}
+	case OP_HOLES: {
+		/*
+		 * A s1, B s2, C s1, D s2, all held; free C, then A; then a call
+		 * smaller than s1: which of the equal holes does it get?
+		 */
+		uint32_t s1 = 512 + rn(L->map / 16 > 8192 ? 8192 : L->map / 16 + 1);
+		uint32_t s2 = rn(200);
+		uint32_t a = L->opno;
+
+		L->nscript = L->script_pos = 0;
+		L->script[L->nscript] = OP_CALL_HOLD_SIZE; L->script_arg[L->nscript++] = s2;
+		L->script[L->nscript] = OP_CALL_HOLD_SIZE; L->script_arg[L->nscript++] = s1;
+		L->script[L->nscript] = OP_CALL_HOLD_SIZE; L->script_arg[L->nscript++] = s2;
+		if (pct(70)) { /* C then A in one call: nothing allocated in between */
+			L->script[L->nscript] = OP_FREE_OPNO2; L->script_arg[L->nscript++] = a + 2;
+		} else { /* two calls: the second call's own buffer lands in C's hole */
+			L->script[L->nscript] = OP_FREE_OPNO; L->script_arg[L->nscript++] = a + 2;
+			L->script[L->nscript] = OP_FREE_OPNO; L->script_arg[L->nscript++] = a;
+		}
+		L->script[L->nscript] = pct(50) ? OP_CALL_HOLD_SIZE : OP_CALL_SIZE;
+		L->script_arg[L->nscript++] = s1 / 2 + rn(s1 / 2);
+		in.data_size = s1;
+		in.hold = 1;
+		do_call(L, &in, 0, "holes", 0);
+		break;
+	}
+	case OP_END:
+		in.data_size = 0;
+		in.free_all = 1;
+		do_call(L, &in, 0, "end", 0);
+		break;
+	}
+}
+
+/* The server's mapping: by seed % 6. */
+static const size_t map_sizes[] = { 16 * 1024, 128 * 1024, 1024 * 1024, 4096 * 1024,
+				    19 * 4096, 75 * 4096 };
+
+static int run_seed(uint32_t seed, uint32_t ops, int caseno)
+{
+	struct lockstep *L = calloc(1, sizeof(*L));
+	int ip[2], rp[2], dummy[2];
+	int32_t status = -1;
+	uint32_t one = 1;
+	int ok;
+
+	L->seed = seed;
+	L->ops = ops;
+	rng_state = seed * 0x2545f4914f6cdd1dull + 1;
+	L->map = map_sizes[seed % 6];
+	L->buf = malloc(L->map + 2 * PG + 64);
+	cur_seed = seed;
+	cur_op = 0;
+	if (pipe(ip) || pipe(rp) || pipe(dummy)) {
+		ktap_result(0, "lockstep", "pipe: %s", strerror(errno));
+		return 1;
+	}
+	fflush(stdout);
+	L->srv = fork();
+	if (L->srv == 0) {
+		close(ip[1]);
+		close(rp[0]);
+		alarm(0);
+		server_main(seed, L->map, ip[0], rp[1]);
+	}
+	close(ip[0]);
+	close(rp[1]);
+	L->instr_fd = ip[1];
+	L->report_fd = rp[0];
+	L->fd_to_send = dummy[0];
+	alarm(30);
+	if (read_full(L->report_fd, &status, sizeof(status)) || status) {
+		ktap_result(0, "lockstep_seed", "seed %u: server did not start (%d)", seed, status);
+		kill(L->srv, SIGKILL);
+		waitpid(L->srv, NULL, 0);
+		return 1;
+	}
+	if (binder_open(&L->cb, BINDER_DEV_DEFAULT, CLIENT_MAP)) {
+		ktap_result(0, "lockstep_seed", "seed %u: client open failed", seed);
+		kill(L->srv, SIGKILL);
+		waitpid(L->srv, NULL, 0);
+		return 1;
+	}
+	ioctl(L->cb.fd, BINDER_ENABLE_ONEWAY_SPAM_DETECTION, &one);
+	printf("# fuzz S=%u map=%zu client_map=%u\n", seed, L->map, CLIENT_MAP);
+
+	for (L->opno = 1; L->opno <= ops && !L->failures; L->opno++) {
+		cur_op = L->opno;
+		alarm(30);
+		one_op(L);
+		if (L->opno % 8 == 0)
+			checkpoint(L);
+		fflush(stdout);
+	}
+	/* Free everything the server holds (queued one-way calls too). */
+	if (!L->failures) {
+		struct pages_state s, c;
+		int tries;
+
+		struct instr in;
+
+		cur_op = L->opno;
+		new_instr(L, &in);
+		in.free_all = 1;
+		do_call(L, &in, 0, "end", 0);
+		L->opno++;
+		checkpoint(L);
+		read_stats(L->srv, &s);
+		if (L->nheld || L->nqueue || s.count)
+			fail(L, "end: %u held, %u queued, %d buffers left", L->nheld, L->nqueue, s.count);
+		if (s.active)
+			fail(L, "end: %d pages still active with no buffer", s.active);
+		for (tries = 0; tries < 10; tries++) {
+			do_drop_caches();
+			read_stats(L->srv, &s);
+			read_stats(getpid(), &c);
+			if (!s.active && !s.lru && !c.active && !c.lru)
+				break;
+			usleep(20000);
+		}
+		L->opno++;
+		trace(L, "drop_caches");
+		checkpoint(L);
+		if (s.active || s.lru || s.free_ != (int)(L->map / PG))
+			fail(L, "page balance: server pages %d:%d:%d after freeing everything and drop_caches",
+			     s.active, s.lru, s.free_);
+		if (c.active || c.lru)
+			fail(L, "page balance: client pages %d:%d:%d", c.active, c.lru, c.free_);
+	}
+	alarm(0);
+	kill(L->srv, SIGKILL);
+	waitpid(L->srv, NULL, 0);
+	close(L->instr_fd);
+	close(L->report_fd);
+	close(dummy[0]);
+	close(dummy[1]);
+	binder_close(&L->cb);
+	ok = !L->failures;
+	{
+		char name[48];
+
+		snprintf(name, sizeof(name), "lockstep_seed_%u", seed);
+		(void)caseno;
+		ktap_result(ok, name, "%s", ok ? "" : L->fail_why);
+	}
+	free(L->buf);
+	free(L);
+	return !ok;
+}
+
+static int lockstep_main(const char *seeds, uint32_t ops)
+{
+	char *list = strdup(seeds), *tok, *save = NULL;
+	int n = 0, bad = 0;
+
+	for (const char *p = seeds; *p; p++)
+		n += *p == ',';
+	ktap_header(n + 1);
+	signal(SIGALRM, on_alarm);
+	signal(SIGPIPE, SIG_IGN);
+	for (tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
+		bad += run_seed((uint32_t)strtoul(tok, NULL, 0), ops, 0);
+	free(list);
+	return bad ? 1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (argc >= 4 && !strcmp(argv[1], "lockstep"))
+		return lockstep_main(argv[2], (uint32_t)strtoul(argv[3], NULL, 0));
+	fprintf(stderr, "usage: binder_fuzz lockstep SEED[,SEED...] OPS | threads SEED OPS | messages\n");
+	return 2;
+}
