@@ -76,6 +76,8 @@ def main():
     label = sys.argv[4] if len(sys.argv) == 5 else "stock_vs_rust"
     na, _, nb = label.partition("_vs_")
     na, nb = na or "stock", nb or "rust"
+    if na == nb:
+        na, nb = na + "(1)", nb + "(2)"
     (sa, ma), (sb, mb) = traces(log_a), traces(log_b)
     cases = []  # (ok, name, [notes])
     if not sa and not sb:

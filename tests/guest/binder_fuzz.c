@@ -1150,11 +1150,385 @@ static int lockstep_main(const char *seeds, uint32_t ops)
 	return bad ? 1 : 0;
 }
 
+
+/* ---- threads: concurrent clients, invariants only ------------------------ */
+
+#define T_PROCS 2
+#define T_THREADS 2
+#define T_SERVER_THREADS 4
+#define T_MAP (1024u * 1024)
+#define T_HOLD (1u << 31)
+#define T_FREE_SOME (1u << 30)
+#define T_FREE_ALL (1u << 29)
+#define T_QUERY (1u << 28)
+#define T_PAT_MASK 0x00ffffffu
+
+/*
+ * What a threads-mode call carries, all derived from its code: the
+ * payload pattern, the objects (nobj at offsets 0, 24, 48) and the reply.
+ */
+static uint32_t t_nobj(uint32_t pat, uint64_t size)
+{
+	uint32_t n = pat % 4;
+
+	return size >= 3 * OBJ_SIZE ? n : 0;
+}
+
+static uint32_t t_reply_size(uint32_t pat)
+{
+	return pat % 5 == 0 ? pat % 9000 : pat % 3 == 0 ? 4096 + pat % 17 - 8 : 0;
+}
+
+struct t_server {
+	struct binder b;
+	pthread_mutex_t lock;
+	binder_uintptr_t held[64];
+	uint32_t nheld;
+	uint32_t corrupt, bad_objs;
+	char why[128];
+};
+
+static void t_instr(struct instr *in, uint32_t pat, uint64_t size)
+{
+	memset(in, 0, sizeof(*in));
+	in->pat = pat;
+	in->data_size = (uint32_t)size;
+	in->nobj = t_nobj(pat, size);
+	for (uint32_t i = 0; i < in->nobj; i++) {
+		in->obj_off[i] = i * OBJ_SIZE;
+		in->obj_fd[i] = (pat >> (8 + i)) & 1;
+	}
+}
+
+static void *t_server_thread(void *arg)
+{
+	struct t_server *S = arg;
+	struct binder_reader r = { 0 };
+	struct binder_event ev;
+	uint8_t *out = malloc(16384);
+	unsigned int rs = (unsigned int)(uintptr_t)&r;
+
+	if (binder_write(&S->b, &(uint32_t){ BC_ENTER_LOOPER }, sizeof(uint32_t)))
+		_exit(20);
+	for (;;) {
+		if (binder_next_event(&S->b, &r, &ev))
+			_exit(21);
+		if (ev.cmd != BR_TRANSACTION)
+			continue;
+		uint32_t code = ev.tr.code, pat = code & T_PAT_MASK, objs_ok, ok;
+		binder_uintptr_t buf = ev.tr.data.ptr.buffer;
+		struct instr in;
+		char why[96] = "";
+
+		t_instr(&in, pat, ev.tr.data_size);
+		ok = check_payload((const void *)(uintptr_t)buf, ev.tr.data_size,
+				   (const void *)(uintptr_t)ev.tr.data.ptr.offsets, ev.tr.offsets_size,
+				   &in, &objs_ok, why, sizeof(why));
+		pthread_mutex_lock(&S->lock);
+		if (!ok && !S->corrupt++)
+			snprintf(S->why, sizeof(S->why), "code %#x: %s", code, why);
+		if (!objs_ok)
+			S->bad_objs++;
+		if (code & (T_FREE_SOME | T_FREE_ALL)) {
+			uint32_t n = code & T_FREE_ALL ? S->nheld : 1u + (uint32_t)rand_r(&rs) % 3;
+
+			while (n-- && S->nheld) {
+				uint32_t k = rand_r(&rs) % S->nheld;
+
+				binder_free_buffer(&S->b, S->held[k]);
+				S->held[k] = S->held[--S->nheld];
+			}
+			/* Pointers that are never a buffer start: ignored by binder. */
+			binder_free_buffer(&S->b, (binder_uintptr_t)S->b.map + 1 + 2 * (rand_r(&rs) % 1000));
+			binder_free_buffer(&S->b, (binder_uintptr_t)S->b.map + T_MAP + PG);
+		}
+		if ((code & T_HOLD) && S->nheld < 64) {
+			S->held[S->nheld++] = buf;
+			buf = 0;
+		}
+		uint32_t counts[3] = { S->corrupt, S->bad_objs, S->nheld };
+
+		pthread_mutex_unlock(&S->lock);
+		if (buf)
+			binder_free_buffer(&S->b, buf);
+		if (ev.tr.flags & TF_ONE_WAY)
+			continue;
+		if (code & T_QUERY) {
+			send_txn(&S->b, BC_REPLY, 0, 0, counts, sizeof(counts), NULL, 0, 0);
+		} else {
+			uint32_t n = t_reply_size(pat);
+
+			pattern_fill(out, n, pat ^ 0xa5a5a5a5u);
+			send_txn(&S->b, BC_REPLY, 0, 0, out, n, NULL, 0, 0);
+		}
+	}
+	return NULL;
+}
+
+static void t_server_main(int ready_fd)
+{
+	static struct t_server S;
+	struct flat_binder_object mgr = { .flags = FLAT_BINDER_FLAG_ACCEPTS_FDS };
+	uint32_t one = 1, zero = 0;
+	int32_t status = binder_open(&S.b, BINDER_DEV_DEFAULT, T_MAP);
+	pthread_t t[T_SERVER_THREADS];
+
+	pthread_mutex_init(&S.lock, NULL);
+	for (int i = 0; !status && i < 200; i++) {
+		if (ioctl(S.b.fd, BINDER_SET_CONTEXT_MGR_EXT, &mgr) == 0)
+			break;
+		status = errno == EBUSY && i < 199 ? 0 : -errno;
+		usleep(10000);
+	}
+	if (!status) {
+		ioctl(S.b.fd, BINDER_ENABLE_ONEWAY_SPAM_DETECTION, &one);
+		ioctl(S.b.fd, BINDER_SET_MAX_THREADS, &zero);
+	}
+	for (int i = 0; !status && i < T_SERVER_THREADS; i++)
+		if (pthread_create(&t[i], NULL, t_server_thread, &S))
+			status = -EAGAIN;
+	if (write_full(ready_fd, &status, sizeof(status)) || status)
+		_exit(1);
+	for (;;)
+		pause();
+}
+
+struct t_client {
+	struct binder *b;
+	uint32_t seed, ops, id;
+	uint32_t calls, failed, corrupt, spam;
+	char why[128];
+};
+
+static void *t_client_thread(void *arg)
+{
+	struct t_client *C = arg;
+	struct binder_reader r = { 0 };
+	struct binder_event ev;
+	uint64_t st = C->seed * 0x9e3779b97f4a7c15ull + C->id * 0x632be59bd9b4e019ull + 7;
+	uint8_t *buf = malloc(70000);
+	binder_size_t offs[MAX_OBJ] = { 0, OBJ_SIZE, 2 * OBJ_SIZE };
+	int fds[2];
+
+	if (pipe(fds))
+		return NULL;
+	for (uint32_t op = 0; op < C->ops; op++) {
+		uint64_t z = (st += 0x9e3779b97f4a7c15ull);
+
+		z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+		z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+		z ^= z >> 31;
+		uint32_t kind = z % 100, pat = (uint32_t)(z >> 8) & T_PAT_MASK, sc = (z >> 40) % 10;
+		uint64_t size = sc < 3 ? (z >> 44) % 49 : sc < 7 ? PG * (1 + (z >> 44) % 4) + (z >> 50) % 33 - 16
+			      : (z >> 44) % 32768;
+		uint32_t code = pat | ((z >> 60) % 3 == 0 ? T_HOLD : 0);
+		struct instr in;
+		long ret;
+
+		if (kind < 8)
+			code |= T_FREE_SOME;
+		if (kind >= 98) {
+			write_file("/proc/sys/vm/drop_caches", "3");
+			continue;
+		}
+		if (kind >= 96) { /* an overflowing size: must fail */
+			ret = send_txn(C->b, BC_TRANSACTION, pat, 0, buf, UINT64_MAX - 7, offs, 0, 0);
+			while (!ret) {
+				ret = binder_next_event(C->b, &r, &ev);
+				if (!ret && ev.cmd != BR_TRANSACTION_COMPLETE) {
+					ret = ev.cmd;
+					break;
+				}
+			}
+			if (ret == BR_REPLY) {
+				binder_free_buffer(C->b, ev.tr.data.ptr.buffer);
+				if (!C->corrupt++)
+					snprintf(C->why, sizeof(C->why), "an overflowing size was accepted");
+			}
+			continue;
+		}
+		t_instr(&in, pat, size);
+		build_payload(buf, &in, fds[0]);
+		C->calls++;
+		if (kind < 70) {
+			ret = send_txn(C->b, BC_TRANSACTION, code, TF_ACCEPT_FDS, buf, size, offs,
+				       in.nobj * sizeof(binder_size_t), 0);
+			while (!ret) {
+				ret = binder_next_event(C->b, &r, &ev);
+				if (!ret && ev.cmd != BR_TRANSACTION_COMPLETE) {
+					ret = ev.cmd;
+					break;
+				}
+			}
+			if (ret != BR_REPLY) {
+				C->failed++;
+				continue;
+			}
+			uint32_t n = t_reply_size(pat);
+			long bad = ev.tr.data_size == n ?
+				pattern_check((const void *)(uintptr_t)ev.tr.data.ptr.buffer, n, pat ^ 0xa5a5a5a5u) : -2;
+
+			if (bad != -1 && !C->corrupt++)
+				snprintf(C->why, sizeof(C->why), "reply to code %#x: %ld", code, bad);
+			binder_free_buffer(C->b, ev.tr.data.ptr.buffer);
+		} else {
+			/* Held one-way buffers stall the node's queue: hold few. */
+			code &= ~(T_FREE_SOME | T_HOLD);
+			if ((z >> 56) % 8 == 0)
+				code |= T_HOLD;
+			ret = send_txn(C->b, BC_TRANSACTION, code, TF_ONE_WAY | TF_ACCEPT_FDS, buf,
+				       size, offs, in.nobj * sizeof(binder_size_t), 0);
+			if (!ret)
+				ret = binder_next_event(C->b, &r, &ev) ?: (long)ev.cmd;
+			if (ret == BR_ONEWAY_SPAM_SUSPECT)
+				C->spam++;
+			else if (ret != BR_TRANSACTION_COMPLETE)
+				C->failed++;
+		}
+	}
+	close(fds[0]);
+	close(fds[1]);
+	free(buf);
+	return NULL;
+}
+
+/* One client process: T_THREADS threads on one binder connection. */
+static void t_client_proc(uint32_t seed, uint32_t ops, uint32_t id, uint32_t *shared)
+{
+	struct binder b;
+	struct t_client C[T_THREADS];
+	pthread_t t[T_THREADS];
+	uint32_t one = 1;
+
+	if (binder_open(&b, BINDER_DEV_DEFAULT, CLIENT_MAP))
+		_exit(30);
+	ioctl(b.fd, BINDER_ENABLE_ONEWAY_SPAM_DETECTION, &one);
+	for (uint32_t i = 0; i < T_THREADS; i++) {
+		C[i] = (struct t_client){ .b = &b, .seed = seed, .ops = ops, .id = id * T_THREADS + i };
+		pthread_create(&t[i], NULL, t_client_thread, &C[i]);
+	}
+	for (uint32_t i = 0; i < T_THREADS; i++) {
+		pthread_join(t[i], NULL);
+		shared[0] += C[i].calls;
+		shared[1] += C[i].failed;
+		shared[2] += C[i].corrupt;
+		shared[3] += C[i].spam;
+		if (C[i].corrupt && !shared[4])
+			shared[4] = 1, printf("# client %u thread %u: %s\n", id, i, C[i].why);
+	}
+	binder_close(&b);
+	_exit(0);
+}
+
+static int threads_main(uint32_t seed, uint32_t ops)
+{
+	int ready[2];
+	int32_t status = -1;
+	pid_t srv, cl[T_PROCS];
+	uint32_t *shared = mmap(NULL, PG, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	uint32_t calls = 0, failed = 0, corrupt = 0, spam = 0, counts[3] = { 0, 0, 0 };
+	struct binder b;
+	struct binder_reader r = { 0 };
+	struct binder_event ev;
+	struct pages_state s = { 0 };
+	int hung = 0, query_ok = 0;
+	uint64_t t0 = now_ns();
+
+	ktap_header(3);
+	signal(SIGPIPE, SIG_IGN);
+	if (pipe(ready))
+		return 1;
+	fflush(stdout);
+	srv = fork();
+	if (srv == 0) {
+		close(ready[0]);
+		t_server_main(ready[1]);
+	}
+	close(ready[1]);
+	if (read_full(ready[0], &status, sizeof(status)) || status) {
+		ktap_result(0, "threads_server_started", "status %d", status);
+		kill(srv, SIGKILL);
+		return 1;
+	}
+	for (uint32_t i = 0; i < T_PROCS; i++) {
+		uint32_t *mine = shared + 8 * i;
+
+		fflush(stdout);
+		cl[i] = fork();
+		if (cl[i] == 0) {
+			alarm(240);
+			t_client_proc(seed, ops, i, mine);
+		}
+	}
+	for (uint32_t i = 0; i < T_PROCS; i++) {
+		int ws = 0;
+
+		waitpid(cl[i], &ws, 0);
+		if (!WIFEXITED(ws) || WEXITSTATUS(ws))
+			hung = 1;
+		calls += shared[8 * i];
+		failed += shared[8 * i + 1];
+		corrupt += shared[8 * i + 2];
+		spam += shared[8 * i + 3];
+	}
+	/* Free everything the server holds (queued one-way calls arrive late). */
+	alarm(120);
+	if (!binder_open(&b, BINDER_DEV_DEFAULT, CLIENT_MAP)) {
+		for (int i = 0; i < 50; i++) {
+			long ret = send_txn(&b, BC_TRANSACTION, T_FREE_ALL | T_QUERY, 0, NULL, 0, NULL, 0, 0);
+
+			while (!ret) {
+				ret = binder_next_event(&b, &r, &ev);
+				if (!ret && ev.cmd != BR_TRANSACTION_COMPLETE) {
+					ret = ev.cmd;
+					break;
+				}
+			}
+			if (ret == BR_REPLY) {
+				if (ev.tr.data_size == sizeof(counts)) {
+					memcpy(counts, (void *)(uintptr_t)ev.tr.data.ptr.buffer, sizeof(counts));
+					query_ok = 1;
+				}
+				binder_free_buffer(&b, ev.tr.data.ptr.buffer);
+			}
+			usleep(20000);
+			read_stats(srv, &s);
+			if (query_ok && !s.count && !counts[2])
+				break;
+		}
+		binder_close(&b);
+	}
+	for (int i = 0; i < 20; i++) {
+		write_file("/proc/sys/vm/drop_caches", "3");
+		read_stats(srv, &s);
+		if (!s.active && !s.lru)
+			break;
+		usleep(50000);
+	}
+	alarm(0);
+	ktap_diag("threads: %u processes x %u threads, %u ops each: %u calls (%u failed, %u spam suspects) in %llu ms",
+		  T_PROCS, T_THREADS, ops, calls, failed, spam, (unsigned long long)(now_ns() - t0) / 1000000);
+	ktap_diag("server: %u corrupted payloads, %u objects not as sent; end pages %d:%d:%d, %d buffers",
+		  counts[0], counts[1], s.active, s.lru, s.free_, s.count);
+	ktap_result(!hung && calls > 0, "threads_clients_finished", hung ? "a client died or hung" : NULL);
+	ktap_result(query_ok && !corrupt && !counts[0] && !counts[1], "threads_payload_intact",
+		    "%u replies and %u server payloads corrupted, %u object errors%s", corrupt, counts[0],
+		    counts[1], query_ok ? "" : " (server did not answer)");
+	ktap_result(!s.count && !s.active && !s.lru && s.free_ == (int)(T_MAP / PG), "threads_page_balance",
+		    "server pages %d:%d:%d, %d buffers after freeing all and drop_caches", s.active, s.lru,
+		    s.free_, s.count);
+	kill(srv, SIGKILL);
+	waitpid(srv, NULL, 0);
+	return ktap_failed ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (argc >= 4 && !strcmp(argv[1], "lockstep"))
 		return lockstep_main(argv[2], (uint32_t)strtoul(argv[3], NULL, 0));
+	if (argc >= 4 && !strcmp(argv[1], "threads"))
+		return threads_main((uint32_t)strtoul(argv[2], NULL, 0), (uint32_t)strtoul(argv[3], NULL, 0));
 	fprintf(stderr, "usage: binder_fuzz lockstep SEED[,SEED...] OPS | threads SEED OPS | messages\n");
 	return 2;
 }
