@@ -7,7 +7,7 @@
 # and prints, per seed, "same" or the first differing line of both.
 # Environment: MODULES (default "stock rust"; the first is the reference,
 # "stock stock" checks determinism), THREADS_OPS (ops per thread of the
-# threads mode, default 150), MODPARAMS (parameters of the second module,
+# threads mode, default 500), MODPARAMS (parameters of the second module,
 # e.g. install_on_fault=1), FUZZ_TIMEOUT (guest time limit, s).
 # Exit status: non-zero on a difference or a failed guest case.
 set -euo pipefail
@@ -22,7 +22,7 @@ mkdir -p "$logdir"
 
 mapfile -t uniq < <(printf '%s\n' "${mods[@]}" | sort -u)
 kdir=$("$PROJECT_DIR/scripts/prepare.sh" base "${uniq[@]}" | tail -1)
-append="fuzz_seeds=$seeds fuzz_ops=$ops fuzz_threads_ops=${THREADS_OPS:-150}"
+append="fuzz_seeds=$seeds fuzz_ops=$ops fuzz_threads_ops=${THREADS_OPS:-500}"
 logs=()
 for i in 0 1; do
 	m=${mods[$i]}

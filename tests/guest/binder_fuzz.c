@@ -44,6 +44,7 @@
  * messages: the allocator's alloc_debug_mask messages for a fixed
  * sequence, as "# fuzzmsg <line>" with pointers and pids masked.
  */
+#include <ctype.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/klog.h>
@@ -481,7 +482,7 @@ struct lockstep {
 	pid_t srv;
 	struct binder cb;
 	struct binder_reader cr;
-	int instr_fd, report_fd, fd_to_send;
+	int instr_fd, report_fd, fd_to_send, dummy_w;
 	struct hop held[MAX_HELD + 8];
 	uint32_t nheld;
 	int async_busy;           /* a delivered one-way buffer is held */
@@ -686,7 +687,7 @@ static void checkpoint(struct lockstep *L)
 }
 
 enum { OP_CALL, OP_ONEWAY, OP_FREE, OP_BADFREE, OP_OVERFLOW, OP_DROP, OP_BURST, OP_HOLES,
-       OP_CALL_HOLD_SIZE, OP_FREE_OPNO, OP_FREE_OPNO2, OP_CALL_SIZE, OP_END };
+       OP_CALL_HOLD_SIZE, OP_FREE_OPNO, OP_FREE_OPNO2, OP_CALL_SIZE, OP_ONEWAY_SIZE, OP_ONEWAY_HOLD_SIZE, OP_OVERFLOW_V, OP_END };
 
 /* One sync call (also free, bad free and end): instruction first, then call. */
 static void do_call(struct lockstep *L, struct instr *in, uint64_t extra, const char *kind,
@@ -708,8 +709,18 @@ static void do_call(struct lockstep *L, struct instr *in, uint64_t extra, const 
 	if (in->free_all)
 		n += snprintf(desc + n, sizeof(desc) - n, " free=all");
 	if (in->bad)
-		snprintf(desc + n, sizeof(desc) - n, " bad=%s/%u", bad_names[in->bad], in->bad_arg);
+		n += snprintf(desc + n, sizeof(desc) - n, " bad=%s/%u", bad_names[in->bad], in->bad_arg);
 
+	/*
+	 * Held sync buffers stay under half the mapping (one-way calls have
+	 * the other half): a small call always fits, so everything held can
+	 * be freed at the end.
+	 */
+	if (in->hold && L->held_bytes - L->async_bytes + bsize(in->data_size, in->nobj * 8, extra) >
+			L->map / 2 - 64) {
+		in->hold = 0;
+		n += snprintf(desc + n, sizeof(desc) - n, " (not held: half full)");
+	}
 	build_payload(L->buf, in, L->fd_to_send);
 	for (uint32_t i = 0; i < in->nobj; i++)
 		L->offs[i] = in->obj_off[i];
@@ -810,11 +821,11 @@ static void do_oneway(struct lockstep *L, struct instr *in, uint64_t extra, cons
 	      in->data_size, in->nobj, (unsigned long long)extra, in->hold, spam, s);
 }
 
-static void do_overflow(struct lockstep *L)
+static void do_overflow(struct lockstep *L, int variant)
 {
 	struct instr in = { .opno = L->opno };
 	uint64_t data = 8, offs = 0, extra = 0;
-	uint32_t v = rn(6);
+	uint32_t v = variant < 0 ? rn(6) : (uint32_t)variant;
 	struct binder_event ev;
 	long ret;
 
@@ -961,7 +972,16 @@ static void one_op(struct lockstep *L)
 		do_call(L, &in, 0, "badfree", 0);
 		break;
 	case OP_OVERFLOW:
-		do_overflow(L);
+		do_overflow(L, -1);
+		break;
+	case OP_OVERFLOW_V:
+		do_overflow(L, (int)r);
+		break;
+	case OP_ONEWAY_SIZE:
+	case OP_ONEWAY_HOLD_SIZE:
+		in.data_size = r;
+		in.hold = kind == OP_ONEWAY_HOLD_SIZE;
+		do_oneway(L, &in, 0, "oneway");
 		break;
 	case OP_DROP:
 		do_drop_caches();
@@ -1022,24 +1042,21 @@ static void one_op(struct lockstep *L)
 static const size_t map_sizes[] = { 16 * 1024, 128 * 1024, 1024 * 1024, 4096 * 1024,
 				    19 * 4096, 75 * 4096 };
 
-static int run_seed(uint32_t seed, uint32_t ops, int caseno)
+/* Fork the server, open the client's connection: 0, or -1 with @why. */
+static int ls_start(struct lockstep *L, uint32_t seed, size_t map, char *why, size_t whylen)
 {
-	struct lockstep *L = calloc(1, sizeof(*L));
 	int ip[2], rp[2], dummy[2];
 	int32_t status = -1;
 	uint32_t one = 1;
-	int ok;
 
 	L->seed = seed;
-	L->ops = ops;
-	rng_state = seed * 0x2545f4914f6cdd1dull + 1;
-	L->map = map_sizes[seed % 6];
+	L->map = map;
 	L->buf = malloc(L->map + 2 * PG + 64);
 	cur_seed = seed;
 	cur_op = 0;
 	if (pipe(ip) || pipe(rp) || pipe(dummy)) {
-		ktap_result(0, "lockstep", "pipe: %s", strerror(errno));
-		return 1;
+		snprintf(why, whylen, "pipe: %s", strerror(errno));
+		return -1;
 	}
 	fflush(stdout);
 	L->srv = fork();
@@ -1054,21 +1071,53 @@ static int run_seed(uint32_t seed, uint32_t ops, int caseno)
 	L->instr_fd = ip[1];
 	L->report_fd = rp[0];
 	L->fd_to_send = dummy[0];
+	L->dummy_w = dummy[1];
 	alarm(30);
 	if (read_full(L->report_fd, &status, sizeof(status)) || status) {
-		ktap_result(0, "lockstep_seed", "seed %u: server did not start (%d)", seed, status);
+		snprintf(why, whylen, "seed %u: server did not start (%d)", seed, status);
 		kill(L->srv, SIGKILL);
 		waitpid(L->srv, NULL, 0);
-		return 1;
+		return -1;
 	}
 	if (binder_open(&L->cb, BINDER_DEV_DEFAULT, CLIENT_MAP)) {
-		ktap_result(0, "lockstep_seed", "seed %u: client open failed", seed);
+		snprintf(why, whylen, "seed %u: client open failed", seed);
 		kill(L->srv, SIGKILL);
 		waitpid(L->srv, NULL, 0);
-		return 1;
+		return -1;
 	}
 	ioctl(L->cb.fd, BINDER_ENABLE_ONEWAY_SPAM_DETECTION, &one);
 	printf("# fuzz S=%u map=%zu client_map=%u\n", seed, L->map, CLIENT_MAP);
+	return 0;
+}
+
+/* End the server and the client's connection. */
+static void ls_stop(struct lockstep *L)
+{
+	alarm(0);
+	kill(L->srv, SIGKILL);
+	waitpid(L->srv, NULL, 0);
+	close(L->instr_fd);
+	close(L->report_fd);
+	close(L->fd_to_send);
+	close(L->dummy_w);
+	binder_close(&L->cb);
+	free(L->buf);
+}
+
+static int run_seed(uint32_t seed, uint32_t ops)
+{
+	struct lockstep *L = calloc(1, sizeof(*L));
+	char name[48], why[128];
+	int ok;
+
+	snprintf(name, sizeof(name), "lockstep_seed_%u", seed);
+	L->ops = ops;
+	rng_state = seed * 0x2545f4914f6cdd1dull + 1;
+	if (ls_start(L, seed, map_sizes[seed % 6], why, sizeof(why))) {
+		ktap_result(0, name, "%s", why);
+		free(L);
+		return 1;
+	}
 
 	for (L->opno = 1; L->opno <= ops && !L->failures; L->opno++) {
 		cur_op = L->opno;
@@ -1113,23 +1162,9 @@ static int run_seed(uint32_t seed, uint32_t ops, int caseno)
 		if (c.active || c.lru)
 			fail(L, "page balance: client pages %d:%d:%d", c.active, c.lru, c.free_);
 	}
-	alarm(0);
-	kill(L->srv, SIGKILL);
-	waitpid(L->srv, NULL, 0);
-	close(L->instr_fd);
-	close(L->report_fd);
-	close(dummy[0]);
-	close(dummy[1]);
-	binder_close(&L->cb);
+	ls_stop(L);
 	ok = !L->failures;
-	{
-		char name[48];
-
-		snprintf(name, sizeof(name), "lockstep_seed_%u", seed);
-		(void)caseno;
-		ktap_result(ok, name, "%s", ok ? "" : L->fail_why);
-	}
-	free(L->buf);
+	ktap_result(ok, name, "%s", ok ? "" : L->fail_why);
 	free(L);
 	return !ok;
 }
@@ -1145,7 +1180,7 @@ static int lockstep_main(const char *seeds, uint32_t ops)
 	signal(SIGALRM, on_alarm);
 	signal(SIGPIPE, SIG_IGN);
 	for (tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
-		bad += run_seed((uint32_t)strtoul(tok, NULL, 0), ops, 0);
+		bad += run_seed((uint32_t)strtoul(tok, NULL, 0), ops);
 	free(list);
 	return bad ? 1 : 0;
 }
@@ -1522,11 +1557,218 @@ static int threads_main(uint32_t seed, uint32_t ops)
 	return ktap_failed ? 1 : 0;
 }
 
+/* ---- messages: the allocator's debug messages for a fixed sequence ------- */
+
+#define MSG_PARAM "/sys/module/binder_linux/parameters/"
+
+static void read_param(const char *name, char *out, size_t len)
+{
+	char path[128];
+	FILE *f;
+
+	snprintf(path, sizeof(path), MSG_PARAM "%s", name);
+	out[0] = 0;
+	f = fopen(path, "r");
+	if (f) {
+		if (!fgets(out, (int)len, f))
+			out[0] = 0;
+		fclose(f);
+	}
+	out[strcspn(out, "\n")] = 0;
+}
+
+static void set_param(const char *name, const char *val)
+{
+	char path[128];
+
+	snprintf(path, sizeof(path), MSG_PARAM "%s", name);
+	write_file(path, val);
+}
+
+/*
+ * Mask the pids where the allocator prints them: "<pid>: ...",
+ * "<function>: <pid>..." and "pid <pid>"; other numbers (sizes) stay.
+ */
+static void mask_pids(char *line, const char *spid, const char *cpid)
+{
+	char out[1024];
+	size_t n = 0;
+	const char *p = line, *colon = strchr(line, ':');
+
+	while (*p && n + 16 < sizeof(out)) {
+		int at_pid = p == line || (colon && p == colon + 2 && p[-1] == ' ') ||
+			     (p - line >= 4 && !strncmp(p - 4, "pid ", 4));
+		size_t k = strspn(p, "0123456789");
+
+		if (at_pid && k == strlen(spid) && !strncmp(p, spid, k)) {
+			n += snprintf(out + n, sizeof(out) - n, "SERVER");
+			p += k;
+		} else if (at_pid && k == strlen(cpid) && !strncmp(p, cpid, k)) {
+			n += snprintf(out + n, sizeof(out) - n, "CLIENT");
+			p += k;
+		} else if (k) {
+			memcpy(out + n, p, k);
+			n += k;
+			p += k;
+		} else {
+			out[n++] = *p++;
+		}
+	}
+	out[n] = 0;
+	strcpy(line, out);
+}
+
+/* Hashed pointers (16 hex digits) and "(____ptrval____)" become PTR. */
+static void mask_pointers(char *line)
+{
+	char out[1024];
+	size_t n = 0;
+
+	for (char *p = line; *p && n + 8 < sizeof(out);) {
+		size_t k = 0;
+
+		while (isxdigit((unsigned char)p[k]) && !isupper((unsigned char)p[k]))
+			k++;
+		if (k == 16 && (p == line || !isalnum((unsigned char)p[-1])) && !isalnum((unsigned char)p[k])) {
+			n += snprintf(out + n, sizeof(out) - n, "PTR");
+			p += k;
+		} else if (!strncmp(p, "(____ptrval____)", 16)) {
+			n += snprintf(out + n, sizeof(out) - n, "PTR");
+			p += 16;
+		} else {
+			out[n++] = *p++;
+		}
+	}
+	out[n] = 0;
+	strcpy(line, out);
+}
+
+/*
+ * The sequence, in chunks of at most a few calls: the allocator's messages
+ * are ratelimited per call site (10 per 5 s), so chunks are 5.5 s apart.
+ * Map 16 KiB (4 pages, 8 KiB for one-way calls).
+ */
+struct msg_op { int kind; uint32_t arg; };
+static const struct msg_op msg_chunks[][6] = {
+	/* allocation, split, free; a held buffer; async alloc and free */
+	{ { OP_CALL_SIZE, 100 }, { OP_CALL_HOLD_SIZE, 5000 }, { OP_ONEWAY_SIZE, 200 }, { -1, 0 } },
+	/* no address space (and its summary; twice), invalid size, free of op 2 */
+	{ { OP_CALL_SIZE, 12000 }, { OP_OVERFLOW_V, 0 }, { OP_OVERFLOW_V, 1 }, { OP_FREE_OPNO, 2 }, { -1, 0 } },
+	/* no async space: a held one-way buffer, then one that does not fit */
+	{ { OP_ONEWAY_HOLD_SIZE, 3000 }, { OP_ONEWAY_SIZE, 6000 }, { OP_FREE_OPNO, 8 }, { -1, 0 } },
+	/* one-way spam: a held call and four queued behind it */
+	{ { OP_ONEWAY_HOLD_SIZE, 1500 }, { OP_ONEWAY_SIZE, 1500 }, { OP_ONEWAY_SIZE, 1500 },
+	  { OP_ONEWAY_SIZE, 1500 }, { OP_ONEWAY_SIZE, 1500 }, { -1, 0 } },
+	/* the burst released; buffers held for the exit */
+	{ { OP_FREE_OPNO, 11 }, { OP_CALL_HOLD_SIZE, 700 }, { OP_CALL_HOLD_SIZE, 4200 }, { -1, 0 } },
+};
+
+static int messages_main(void)
+{
+	char old_alloc[32], old_binder[32], why[128], rec[1200];
+	struct lockstep *L = calloc(1, sizeof(*L));
+	int kfd, nmsg = 0, ok = 1;
+	char spid[16], cpid[16];
+	uint32_t nchunks = sizeof(msg_chunks) / sizeof(msg_chunks[0]);
+
+	ktap_header(1);
+	signal(SIGALRM, on_alarm);
+	signal(SIGPIPE, SIG_IGN);
+	read_param("alloc_debug_mask", old_alloc, sizeof(old_alloc));
+	read_param("debug_mask", old_binder, sizeof(old_binder));
+	if (!old_alloc[0]) {
+		ktap_result(0, "messages", "no " MSG_PARAM "alloc_debug_mask");
+		return 1;
+	}
+	kfd = open("/dev/kmsg", O_RDONLY | O_NONBLOCK);
+	if (kfd < 0) {
+		ktap_result(0, "messages", "/dev/kmsg: %s", strerror(errno));
+		return 1;
+	}
+	/* Earlier messages (and the ratelimit state of earlier tests) pass. */
+	sleep(5);
+	usleep(500000);
+	lseek(kfd, 0, SEEK_END);
+	set_param("debug_mask", "0");
+	set_param("alloc_debug_mask", "15");
+	rng_state = 1;
+	if (ls_start(L, 0, 16 * 1024, why, sizeof(why))) {
+		ktap_result(0, "messages", "%s", why);
+		ok = 0;
+		goto out;
+	}
+	snprintf(spid, sizeof(spid), "%d", L->srv);
+	snprintf(cpid, sizeof(cpid), "%d", getpid());
+	L->opno = 0;
+	for (uint32_t c = 0; c < nchunks && !L->failures; c++) {
+		for (int i = 0; i < 6 && msg_chunks[c][i].kind >= 0; i++) {
+			L->opno++;
+			cur_op = L->opno;
+			L->nscript = 1;
+			L->script_pos = 0;
+			L->script[0] = msg_chunks[c][i].kind;
+			L->script_arg[0] = msg_chunks[c][i].arg;
+			alarm(30);
+			one_op(L);
+		}
+		checkpoint(L);
+		alarm(0);
+		sleep(5);
+		usleep(500000);
+	}
+	/* Process exit with held buffers: the deferred release's messages. */
+	kill(L->srv, SIGKILL);
+	waitpid(L->srv, NULL, 0);
+	L->srv = 0;
+	usleep(500000);
+	close(L->instr_fd);
+	close(L->report_fd);
+	close(L->fd_to_send);
+	close(L->dummy_w);
+	binder_close(&L->cb);
+	usleep(500000);
+	for (;;) {
+		ssize_t n = read(kfd, rec, sizeof(rec) - 1);
+		char *msg;
+
+		if (n < 0 && errno == EPIPE)
+			continue; /* overwritten records */
+		if (n <= 0)
+			break;
+		rec[n] = 0;
+		msg = strchr(rec, ';');
+		if (!msg)
+			continue;
+		msg++;
+		msg[strcspn(msg, "\n")] = 0;
+		if (strncmp(msg, "binder_linux: ", 14))
+			continue;
+		mask_pointers(msg);
+		mask_pids(msg + 14, spid, cpid);
+		printf("# fuzzmsg %s\n", msg + 14);
+		nmsg++;
+	}
+	if (L->failures)
+		ok = 0;
+	ktap_result(ok && nmsg > 0, "messages", "%d allocator messages%s%s", nmsg, L->failures ? "; " : "",
+		    L->failures ? L->fail_why : "");
+out:
+	set_param("alloc_debug_mask", old_alloc);
+	if (old_binder[0])
+		set_param("debug_mask", old_binder);
+	close(kfd);
+	free(L->buf);
+	free(L);
+	return ktap_failed ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (argc >= 4 && !strcmp(argv[1], "lockstep"))
 		return lockstep_main(argv[2], (uint32_t)strtoul(argv[3], NULL, 0));
+	if (argc >= 2 && !strcmp(argv[1], "messages"))
+		return messages_main();
 	if (argc >= 4 && !strcmp(argv[1], "threads"))
 		return threads_main((uint32_t)strtoul(argv[2], NULL, 0), (uint32_t)strtoul(argv[3], NULL, 0));
 	fprintf(stderr, "usage: binder_fuzz lockstep SEED[,SEED...] OPS | threads SEED OPS | messages\n");
