@@ -25,11 +25,12 @@ import sys
 
 FUZZ = re.compile(r"^\s*# fuzz S=(\d+) (.*?)\s*$")
 FUZZMSG = re.compile(r"^\s*# fuzzmsg (.*?)\s*$")
+SUPPRESSED = re.compile(r"^\s*# fuzzmsg-suppressed (.*?)\s*$")
 
 
 def traces(path):
-    """seed -> [line, ...] and the list of fuzzmsg lines of one log."""
-    seeds, msgs = {}, []
+    """seed -> [line, ...], the fuzzmsg lines and the ratelimit reports of one log."""
+    seeds, msgs, supp = {}, [], []
     try:
         with open(path, errors="replace") as f:
             for line in f:
@@ -40,9 +41,13 @@ def traces(path):
                 m = FUZZMSG.match(line)
                 if m:
                     msgs.append(m.group(1))
+                    continue
+                m = SUPPRESSED.match(line)
+                if m:
+                    supp.append(m.group(1))
     except OSError:
         pass
-    return seeds, msgs
+    return seeds, msgs, supp
 
 
 def op_of(line):
@@ -78,8 +83,8 @@ def main():
     na, nb = na or "stock", nb or "rust"
     if na == nb:
         na, nb = na + "(1)", nb + "(2)"
-    (sa, ma), (sb, mb) = traces(log_a), traces(log_b)
-    cases = []  # (ok, name, [notes])
+    (sa, ma, pa), (sb, mb, pb) = traces(log_a), traces(log_b)
+    cases = []  # (ok, name, [notes][, directive])
     if not sa and not sb:
         cases.append((False, "fuzz_traces_present", [f"no '# fuzz' lines in {log_a} nor {log_b}"]))
     for seed in sorted(set(sa) | set(sb)):
@@ -96,7 +101,12 @@ def main():
             cases.append((False, name, describe(i, a, b, na, nb)))
     if ma or mb:
         i = first_difference(ma, mb)
-        if not ma or not mb:
+        if pa or pb:
+            # The kernel dropped some of them: nothing to compare.
+            which = " and ".join(n for n, p in ((na, pa), (nb, pb)) if p)
+            cases.append((True, "messages", [f"{which}: {(pa or pb)[0]}"],
+                          f"SKIP messages ratelimited in the {which} run"))
+        elif not ma or not mb:
             cases.append((False, "messages", [f"no '# fuzzmsg' lines in the {na if not ma else nb} log"]))
         elif i is None:
             cases.append((True, "messages", [f"{len(ma)} messages identical"]))
@@ -107,15 +117,15 @@ def main():
                                               f"{na}: {x}", f"{nb}: {y}"]))
 
     lines = ["=== KTAP BEGIN ===", "KTAP version 1", "1..1", "    KTAP version 1", f"    1..{len(cases)}"]
-    for i, (ok, name, notes) in enumerate(cases, 1):
+    for i, (ok, name, notes, *directive) in enumerate(cases, 1):
         lines += [f"    # {name}: {note}" for note in notes]
-        lines += [f"    {'ok' if ok else 'not ok'} {i} {name}"]
-    all_ok = all(ok for ok, _, _ in cases)
+        lines += [f"    {'ok' if ok else 'not ok'} {i} {name}" + (f" # {directive[0]}" if directive else "")]
+    all_ok = all(c[0] for c in cases)
     lines += [f"{'ok' if all_ok else 'not ok'} 1 fuzz_{label}", "=== KTAP END ==="]
     with open(out, "w") as f:
         f.write("\n".join(lines) + "\n")
-    for ok, name, notes in cases:
-        print(f"fuzz {label} {name}: {'same' if ok else 'DIFFERENT'}")
+    for ok, name, notes, *directive in cases:
+        print(f"fuzz {label} {name}: {directive[0] if directive else 'same' if ok else 'DIFFERENT'}")
         if not ok:
             for note in notes:
                 print(f"    {note}")

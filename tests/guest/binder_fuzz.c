@@ -6,49 +6,58 @@
  *   binder_fuzz threads SEED OPS
  *   binder_fuzz messages
  *
- * lockstep: per seed, a forked server (the context manager, its mapping
- * size chosen by the seed) and this process as client run OPS operations
- * chosen by a splitmix64 PRNG, one at a time: the client does an
- * operation and waits for everything it causes (its BR code, the server's
- * report of what it received, held one-way calls released by it) before
- * the next. Operations: sync calls (with a reply) and one-way calls of
- * sizes biased to page boundaries, tiny and near-full sizes, carrying
- * binder and fd objects and scatter-gather extra space; buffers the
- * server holds and frees later in random order; invalid and double
- * frees; overflowing sizes; bursts of held one-way calls (spam
- * detection); drop_caches; equal-size holes freed out of order. The
- * server learns what to do with each transaction from a pipe
- * (struct instr, matched by the transaction code = op number) and
- * reports what it saw on another (struct report).
+ * lockstep: per seed, a forked server (the context manager; its mapping
+ * by SEED % 6: 16 KiB, 128 KiB, 1 MiB, 4 MiB, 76 KiB, 300 KiB) and this
+ * process as the client run OPS operations chosen by a splitmix64 PRNG,
+ * one at a time: the client does an operation and waits for everything it
+ * causes (its BR code, the server's report of what it received, held
+ * one-way calls it released) before the next. Operations: sync calls
+ * (with a reply) and one-way calls of sizes biased to page boundaries,
+ * tiny sizes and the space left, carrying binder and fd objects and
+ * scatter-gather extra space; buffers the server holds and frees later in
+ * random order; invalid and double frees; overflowing sizes; bursts of
+ * held one-way calls (spam detection on); drop_caches; equal-size holes
+ * freed out of order before a smaller request. The server learns what to
+ * do with each transaction from a pipe (struct instr, matched by the
+ * transaction code = op number) and reports what it saw on another
+ * (struct report). One-way calls reach the server one at a time per node
+ * (binder.c queues the rest until the previous buffer is freed); the
+ * client models that queue to know which reports to wait for.
  *
- * Trace (stdout, only deterministic values: offsets are from the map
- * base, no pointers, pids, debug ids or times):
+ * Trace (stdout; only deterministic values: offsets are from the map
+ * base; no pointers, pids, debug ids, fd numbers or times):
  *   # fuzz S=<seed> map=<bytes> client_map=<bytes>
- *   # fuzz S=<seed> <op> call|oneway|free|badfree|overflow ... -> <BR code>
- *        [spam=0|1] [srv off=.. data=.. offs=.. intact=0|1 objs=0|1 freed=<rc,..>
- *        held=<n>] [rep off=.. size=.. intact=0|1]
- *   # fuzz S=<seed> <op> deliver op=<k> off=.. data=.. intact=.. held=..
- *        (a queued one-way call released to the server during op <op>)
+ *   # fuzz S=<seed> <op> call|oneway|burst|holes|free|badfree|end <what was asked>
+ *        -> <BR code or errno=N> [spam=0|1] [queued=<n>]
+ *        [srv off= data= offs= intact=0|1 objs=0|1 freed=<rc,...> bad_rc=|bad=skipped held=<n>]
+ *        [rep off= size= intact=0|1 reply_br=<the server's reply outcome> free_rc=]
+ *   # fuzz S=<seed> <op> overflow v=<variant> -> <BR code>
+ *   # fuzz S=<seed> <op> deliver op=<k> srv ...   (a queued one-way call of
+ *        op k reached the server during op <op>)
  *   # fuzz S=<seed> <op> drop_caches
  *   # fuzz S=<seed> <op> state srv buffers=<off:data:offs:extra:a|d,...>
- *        pages=a:b:c high=<n> async=<free async space> count=<n> cli pages=a:b:c
- * The host (scripts/fuzz_compare.py) compares the traces of two modules.
- * KTAP: one case per seed (fails on corrupted payloads, an unexpected
- * protocol state, a hang (alarm), or pages not back to 0:0:N after
- * everything was freed and caches dropped).
+ *        pages=<active:lru:free> high=<n> async=<free async space>
+ *        count=<buffers> cli pages=<active:lru:free>
+ * scripts/fuzz_compare.py compares the traces of two modules per seed.
+ * KTAP: one case per seed; it fails on a corrupted payload, an unexpected
+ * protocol state, a hang (alarm), or pages not back to 0:0:N once all is
+ * freed and caches dropped.
  *
- * threads: 2 client processes x 2 threads against a server with a pool
- * of 4 threads, the same kinds of calls, concurrently; no trace, only the
- * invariants (payload integrity, no hang, page balance).
+ * threads: 2 client processes x 2 threads against a server with 4
+ * threads, the same kinds of calls, concurrently; no trace, invariants
+ * only (payload integrity, no hang, page balance).
  *
  * messages: the allocator's alloc_debug_mask messages for a fixed
- * sequence, as "# fuzzmsg <line>" with pointers and pids masked.
+ * sequence, spaced so that no call site is ratelimited, printed as
+ * "# fuzzmsg <line>" with pointers and the two pids masked (seed 0's
+ * lockstep trace lines come with them).
  */
 #include <ctype.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/klog.h>
 #include <sys/stat.h>
+#include <sys/times.h>
 #include "binder_util.h"
 
 #define PG 4096u
@@ -395,40 +404,13 @@ static void server_main(uint32_t seed, size_t map, int instr_fd, int report_fd)
 
 /* ---- debugfs state ------------------------------------------------------ */
 
-struct pages_state { int active, lru, free_, count; long high, async; };
-
-static int read_stats(pid_t pid, struct pages_state *s)
-{
-	char line[256], head[32];
-	int in = 0, found = 0;
-	FILE *f = fopen("/sys/kernel/debug/binder/stats", "r");
-
-	memset(s, 0, sizeof(*s));
-	s->high = s->async = -1;
-	if (!f)
-		return -errno;
-	snprintf(head, sizeof(head), "proc %d\n", pid);
-	while (fgets(line, sizeof(line), f)) {
-		if (!strncmp(line, "proc ", 5))
-			in = !strcmp(line, head);
-		if (!in)
-			continue;
-		if (sscanf(line, "  pages: %d:%d:%d", &s->active, &s->lru, &s->free_) == 3)
-			found = 1;
-		sscanf(line, "  pages high watermark: %ld", &s->high);
-		sscanf(line, "  free async space %ld", &s->async);
-		sscanf(line, "  buffers: %d", &s->count);
-	}
-	fclose(f);
-	return found ? 0 : -ENOENT;
-}
 
 /* The server's allocator state as one line of text (no debug ids). */
 static void state_text(pid_t srv, pid_t cli, char *out, size_t len)
 {
 	char path[96], line[256];
 	size_t n = 0;
-	struct pages_state s, c;
+	struct binder_proc_stats s, c;
 	FILE *f;
 	int first = 1;
 
@@ -452,8 +434,8 @@ static void state_text(pid_t srv, pid_t cli, char *out, size_t len)
 		fclose(f);
 	if (first)
 		n += snprintf(out + n, len - n, "-");
-	read_stats(srv, &s);
-	read_stats(cli, &c);
+	binder_proc_stats(srv, &s);
+	binder_proc_stats(cli, &c);
 	snprintf(out + n, len - n, " pages=%d:%d:%d high=%ld async=%ld count=%d cli pages=%d:%d:%d",
 		 s.active, s.lru, s.free_, s.high, s.async, s.count, c.active, c.lru, c.free_);
 }
@@ -496,6 +478,7 @@ struct lockstep {
 	int script[16];
 	uint32_t script_arg[16];
 	int nscript, script_pos;
+	int quiet; /* no trace lines */
 	uint8_t *buf;
 	binder_size_t offs[MAX_OBJ];
 };
@@ -567,6 +550,8 @@ static void trace(struct lockstep *L, const char *fmt, ...)
 {
 	va_list ap;
 
+	if (L->quiet)
+		return;
 	printf("# fuzz S=%u %u ", L->seed, L->opno);
 	va_start(ap, fmt);
 	vprintf(fmt, ap);
@@ -1086,7 +1071,8 @@ static int ls_start(struct lockstep *L, uint32_t seed, size_t map, char *why, si
 		return -1;
 	}
 	ioctl(L->cb.fd, BINDER_ENABLE_ONEWAY_SPAM_DETECTION, &one);
-	printf("# fuzz S=%u map=%zu client_map=%u\n", seed, L->map, CLIENT_MAP);
+	if (!L->quiet)
+		printf("# fuzz S=%u map=%zu client_map=%u\n", seed, L->map, CLIENT_MAP);
 	return 0;
 }
 
@@ -1129,7 +1115,7 @@ static int run_seed(uint32_t seed, uint32_t ops)
 	}
 	/* Free everything the server holds (queued one-way calls too). */
 	if (!L->failures) {
-		struct pages_state s, c;
+		struct binder_proc_stats s, c;
 		int tries;
 
 		struct instr in;
@@ -1140,15 +1126,15 @@ static int run_seed(uint32_t seed, uint32_t ops)
 		do_call(L, &in, 0, "end", 0);
 		L->opno++;
 		checkpoint(L);
-		read_stats(L->srv, &s);
+		binder_proc_stats(L->srv, &s);
 		if (L->nheld || L->nqueue || s.count)
 			fail(L, "end: %u held, %u queued, %d buffers left", L->nheld, L->nqueue, s.count);
 		if (s.active)
 			fail(L, "end: %d pages still active with no buffer", s.active);
 		for (tries = 0; tries < 10; tries++) {
 			do_drop_caches();
-			read_stats(L->srv, &s);
-			read_stats(getpid(), &c);
+			binder_proc_stats(L->srv, &s);
+			binder_proc_stats(getpid(), &c);
 			if (!s.active && !s.lru && !c.active && !c.lru)
 				break;
 			usleep(20000);
@@ -1465,7 +1451,7 @@ static int threads_main(uint32_t seed, uint32_t ops)
 	struct binder b;
 	struct binder_reader r = { 0 };
 	struct binder_event ev;
-	struct pages_state s = { 0 };
+	struct binder_proc_stats s = { 0 };
 	int hung = 0, query_ok = 0;
 	uint64_t t0 = now_ns();
 
@@ -1527,7 +1513,7 @@ static int threads_main(uint32_t seed, uint32_t ops)
 				binder_free_buffer(&b, ev.tr.data.ptr.buffer);
 			}
 			usleep(20000);
-			read_stats(srv, &s);
+			binder_proc_stats(srv, &s);
 			if (query_ok && !s.count && !counts[2])
 				break;
 		}
@@ -1535,7 +1521,7 @@ static int threads_main(uint32_t seed, uint32_t ops)
 	}
 	for (int i = 0; i < 20; i++) {
 		write_file("/proc/sys/vm/drop_caches", "3");
-		read_stats(srv, &s);
+		binder_proc_stats(srv, &s);
 		if (!s.active && !s.lru)
 			break;
 		usleep(50000);
@@ -1663,11 +1649,54 @@ static const struct msg_op msg_chunks[][6] = {
 	{ { OP_FREE_OPNO, 11 }, { OP_CALL_HOLD_SIZE, 700 }, { OP_CALL_HOLD_SIZE, 4200 }, { -1, 0 } },
 };
 
+/*
+ * Sleep until 5.5 s have passed in jiffies, the ratelimit's clock: under
+ * TCG on a loaded host jiffies have been seen to lag CLOCK_MONOTONIC by
+ * seconds. times() counts jiffies (in USER_HZ). At most 60 s.
+ */
+static void wait_ratelimit_window(void)
+{
+	long hz = sysconf(_SC_CLK_TCK);
+	clock_t t0 = times(NULL);
+
+	usleep(5500000);
+	for (int i = 0; i < 600 && times(NULL) - t0 < hz * 55 / 10; i++)
+		usleep(100000);
+}
+
+static void run_msg_ops(struct lockstep *L, const struct msg_op *ops, int n)
+{
+	for (int i = 0; i < n && ops[i].kind >= 0 && !L->failures; i++) {
+		L->opno++;
+		cur_op = L->opno;
+		L->nscript = 1;
+		L->script_pos = 0;
+		L->script[0] = ops[i].kind;
+		L->script_arg[0] = ops[i].arg;
+		alarm(30);
+		one_op(L);
+	}
+	alarm(0);
+}
+
+/*
+ * The call sites that earlier tests use with the default mask (user
+ * errors: no address space and its summary, one-way spam) report what
+ * their ratelimit dropped at their next message: run them once before
+ * the sequence, so that a report during it means a message of it was
+ * dropped.
+ */
+static const struct msg_op msg_prime[] = {
+	{ OP_CALL_SIZE, 40000 }, { OP_ONEWAY_HOLD_SIZE, 1500 }, { OP_ONEWAY_SIZE, 1500 },
+	{ OP_ONEWAY_SIZE, 1500 }, { OP_ONEWAY_SIZE, 1500 }, { OP_ONEWAY_SIZE, 1500 },
+	{ OP_FREE_OPNO, 2 }, { -1, 0 },
+};
+
 static int messages_main(void)
 {
 	char old_alloc[32], old_binder[32], why[128], rec[1200];
 	struct lockstep *L = calloc(1, sizeof(*L));
-	int kfd, nmsg = 0, ok = 1;
+	int kfd, nmsg = 0, nsupp = 0, ok = 1;
 	char spid[16], cpid[16];
 	uint32_t nchunks = sizeof(msg_chunks) / sizeof(msg_chunks[0]);
 
@@ -1686,10 +1715,19 @@ static int messages_main(void)
 		return 1;
 	}
 	/* Earlier messages (and the ratelimit state of earlier tests) pass. */
-	sleep(5);
-	usleep(500000);
-	lseek(kfd, 0, SEEK_END);
 	set_param("debug_mask", "0");
+	{
+		struct lockstep *P = calloc(1, sizeof(*P));
+
+		P->quiet = 1;
+		if (!ls_start(P, 0, 16 * 1024, why, sizeof(why))) {
+			run_msg_ops(P, msg_prime, 8);
+			ls_stop(P);
+		}
+		free(P);
+	}
+	wait_ratelimit_window();
+	lseek(kfd, 0, SEEK_END);
 	set_param("alloc_debug_mask", "15");
 	rng_state = 1;
 	if (ls_start(L, 0, 16 * 1024, why, sizeof(why))) {
@@ -1701,20 +1739,9 @@ static int messages_main(void)
 	snprintf(cpid, sizeof(cpid), "%d", getpid());
 	L->opno = 0;
 	for (uint32_t c = 0; c < nchunks && !L->failures; c++) {
-		for (int i = 0; i < 6 && msg_chunks[c][i].kind >= 0; i++) {
-			L->opno++;
-			cur_op = L->opno;
-			L->nscript = 1;
-			L->script_pos = 0;
-			L->script[0] = msg_chunks[c][i].kind;
-			L->script_arg[0] = msg_chunks[c][i].arg;
-			alarm(30);
-			one_op(L);
-		}
+		run_msg_ops(L, msg_chunks[c], 6);
 		checkpoint(L);
-		alarm(0);
-		sleep(5);
-		usleep(500000);
+		wait_ratelimit_window();
 	}
 	/* Process exit with held buffers: the deferred release's messages. */
 	kill(L->srv, SIGKILL);
@@ -1741,6 +1768,12 @@ static int messages_main(void)
 			continue;
 		msg++;
 		msg[strcspn(msg, "\n")] = 0;
+		if (strstr(msg, " callbacks suppressed")) {
+			/* A message was ratelimited: the sequence is incomplete. */
+			printf("# fuzzmsg-suppressed %s\n", msg);
+			nsupp++;
+			continue;
+		}
 		if (strncmp(msg, "binder_linux: ", 14))
 			continue;
 		mask_pointers(msg);
@@ -1750,8 +1783,8 @@ static int messages_main(void)
 	}
 	if (L->failures)
 		ok = 0;
-	ktap_result(ok && nmsg > 0, "messages", "%d allocator messages%s%s", nmsg, L->failures ? "; " : "",
-		    L->failures ? L->fail_why : "");
+	ktap_result(ok && nmsg > 0, "messages", "%d allocator messages, %d ratelimit reports%s%s", nmsg,
+		    nsupp, L->failures ? "; " : "", L->failures ? L->fail_why : "");
 out:
 	set_param("alloc_debug_mask", old_alloc);
 	if (old_binder[0])
