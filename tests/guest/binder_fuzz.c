@@ -1636,17 +1636,21 @@ static void mask_pointers(char *line)
  */
 struct msg_op { int kind; uint32_t arg; };
 static const struct msg_op msg_chunks[][6] = {
-	/* allocation, split, free; a held buffer; async alloc and free */
-	{ { OP_CALL_SIZE, 100 }, { OP_CALL_HOLD_SIZE, 5000 }, { OP_ONEWAY_SIZE, 200 }, { -1, 0 } },
-	/* no address space (and its summary; twice), invalid size, free of op 2 */
-	{ { OP_CALL_SIZE, 12000 }, { OP_OVERFLOW_V, 0 }, { OP_OVERFLOW_V, 1 }, { OP_FREE_OPNO, 2 }, { -1, 0 } },
+	/* allocation, split, free; a held buffer (6.12: 9 "add free buffer") */
+	{ { OP_CALL_SIZE, 100 }, { OP_CALL_HOLD_SIZE, 5000 }, { -1, 0 } },
+	/* async alloc and free; no address space (and its summary; twice),
+	 * invalid size; free of op 2 */
+	{ { OP_ONEWAY_SIZE, 200 }, { OP_CALL_SIZE, 12000 }, { OP_OVERFLOW_V, 0 }, { OP_OVERFLOW_V, 1 },
+	  { OP_FREE_OPNO, 2 }, { -1, 0 } },
 	/* no async space: a held one-way buffer, then one that does not fit */
 	{ { OP_ONEWAY_HOLD_SIZE, 3000 }, { OP_ONEWAY_SIZE, 6000 }, { OP_FREE_OPNO, 8 }, { -1, 0 } },
 	/* one-way spam: a held call and four queued behind it */
 	{ { OP_ONEWAY_HOLD_SIZE, 1500 }, { OP_ONEWAY_SIZE, 1500 }, { OP_ONEWAY_SIZE, 1500 },
 	  { OP_ONEWAY_SIZE, 1500 }, { OP_ONEWAY_SIZE, 1500 }, { -1, 0 } },
-	/* the burst released; buffers held for the exit */
-	{ { OP_FREE_OPNO, 11 }, { OP_CALL_HOLD_SIZE, 700 }, { OP_CALL_HOLD_SIZE, 4200 }, { -1, 0 } },
+	/* the burst released */
+	{ { OP_FREE_OPNO, 11 }, { -1, 0 } },
+	/* buffers held for the exit */
+	{ { OP_CALL_HOLD_SIZE, 700 }, { OP_CALL_HOLD_SIZE, 4200 }, { -1, 0 } },
 };
 
 /*
@@ -1687,7 +1691,7 @@ static void run_msg_ops(struct lockstep *L, const struct msg_op *ops, int n)
  * dropped.
  */
 static const struct msg_op msg_prime[] = {
-	{ OP_CALL_SIZE, 40000 }, { OP_ONEWAY_HOLD_SIZE, 1500 }, { OP_ONEWAY_SIZE, 1500 },
+	{ OP_CALL_SIZE, 20000 }, { OP_ONEWAY_HOLD_SIZE, 1500 }, { OP_ONEWAY_SIZE, 1500 },
 	{ OP_ONEWAY_SIZE, 1500 }, { OP_ONEWAY_SIZE, 1500 }, { OP_ONEWAY_SIZE, 1500 },
 	{ OP_FREE_OPNO, 2 }, { -1, 0 },
 };
