@@ -5,6 +5,7 @@
 #   make run           boot a guest and demonstrate binder IPC through the module
 #   make shell         the same guest, interactive
 #   make bench         benchmark: stock vs eager vs page-fault mode (bench/results/)
+#   make fuzz SEEDS=1,2 OPS=1000   the differential fuzzer, stock vs rust
 #   make modules KDIR=<kernel build dir>   build binder_linux.ko only
 #   make in-tree KSRC=<6.12 source>        add the allocator to a kernel tree
 #   make in-tree-revert KSRC=<6.12 source> take it out again
@@ -22,12 +23,12 @@ KDIR ?=
 
 export MODULES KERNELS
 
-.PHONY: all modules check run shell bench setup kernels clean help in-tree in-tree-revert
+.PHONY: all modules check run shell bench fuzz setup kernels clean help in-tree in-tree-revert
 
 all: modules
 
 help:
-	@sed -n '2,14p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,15p' Makefile | sed 's/^# \{0,1\}//'
 
 setup:
 	@bash scripts/setup-host.sh
@@ -61,6 +62,10 @@ run: setup
 
 bench: setup
 	@bash scripts/bench.sh
+
+# SEEDS (comma-separated) and OPS (per seed) are optional.
+fuzz: setup
+	@bash scripts/fuzz.sh "$(SEEDS)" "$(OPS)"
 
 shell: setup
 	@INTERACTIVE=1 bash scripts/run-demo.sh

@@ -5,7 +5,8 @@
 #
 # Environment: KERNELS (default "base debug builtin"), MODULES (default
 # "stock rust"), QUICK=1 (short stress runs), STRESS_SECONDS=N (longer or
-# shorter ones), DKMS=0 (skip the DKMS case).
+# shorter ones), DKMS=0 (skip the DKMS case), FUZZ_SEEDS=1,2,... and
+# FUZZ_OPS=N (the differential fuzzer's seeds and ops per seed).
 #
 # Kernels: base and debug (KASAN, lockdep, kmemleak) boot the modules;
 # builtin is 6.12 with scripts/in-tree.sh applied, binder and the Rust
@@ -39,6 +40,13 @@ stress_seconds() {
 	if [ -n "${STRESS_SECONDS:-}" ]; then echo "$STRESS_SECONDS"
 	elif [ "${QUICK:-0}" = 1 ]; then echo 10
 	else case "$1" in debug) echo 120 ;; *) echo 30 ;; esac; fi
+}
+
+# The differential fuzzer's seeds and ops (guest/plans/check has defaults).
+fuzz_append() {
+	[ -n "${FUZZ_SEEDS:-}" ] && printf ' fuzz_seeds=%s' "$FUZZ_SEEDS"
+	[ -n "${FUZZ_OPS:-}" ] && printf ' fuzz_ops=%s' "$FUZZ_OPS"
+	return 0
 }
 
 # Guest runs per kernel: "module:plan:mode". mode is the installation
@@ -95,7 +103,7 @@ boot() { # kernel kdir run -> log
 		[ -n "${STRESS_SECONDS:-}" ] || seconds=10
 	fi
 	start=$(date +%s)
-	MODPARAMS="$params" GUEST_APPEND="stress_seconds=$seconds" \
+	MODPARAMS="$params" GUEST_APPEND="stress_seconds=$seconds$(fuzz_append)" \
 		"$PROJECT_DIR/scripts/run-guest.sh" "$kdir/arch/x86/boot/bzImage" \
 		"$PROJECT_DIR/build/$k/initrd.gz" "$m" "$plan" "$logdir/$k-$label.log" \
 		"$(guest_timeout "$k" "$run")" "$(guest_mem "$k")" || true
@@ -151,6 +159,20 @@ if [[ " $modules " == *" stock "* && " $modules " == *" rust "* ]]; then
 		out="$logdir/host-differential-$k.log"
 		python3 "$PROJECT_DIR/scripts/differential.py" "$k" "$logdir/$k-stock.log" "$logdir/$k-rust.log" "$out"
 		runs+=("host/differential_$k=$out")
+	done
+fi
+
+# The fuzzer's lockstep traces (binder_fuzz lockstep): ours, in both
+# installation modes, must match stock line for line.
+if [[ " $modules " == *" stock "* && " $modules " == *" rust "* ]]; then
+	for k in $kernels; do
+		[ "$k" = builtin ] && continue
+		for label in rust rust-fault; do
+			out="$logdir/host-fuzz-$k-$label.log"
+			python3 "$PROJECT_DIR/scripts/fuzz_compare.py" "$logdir/$k-stock.log" "$logdir/$k-$label.log" \
+				"$out" "stock_vs_$label" >/dev/null || true
+			runs+=("host/fuzz_${k}_$label=$out")
+		done
 	done
 fi
 

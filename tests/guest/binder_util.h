@@ -303,28 +303,59 @@ static const char *br_name(long cmd)
 /* ---- kernel state the tests observe ---------------------------------- */
 
 /*
- * "pages: active:lru:free" of process @pid from binder's debugfs stats.
- * Returns 0 on success.
+ * The allocator's numbers of process @pid in binder's debugfs stats:
+ * "pages: active:lru:free", the high watermark, free async space and the
+ * allocated buffers (-1 where a line is missing). Returns 0 on success.
  */
-static int binder_pages_state(pid_t pid, int *active, int *lru, int *free_)
+struct binder_proc_stats { int active, lru, free_, count; long high, async; };
+
+static int binder_proc_stats(pid_t pid, struct binder_proc_stats *s)
 {
 	char line[256], head[32];
-	int in = 0, found = 0;
+	int in = 0, found = 0, seen = 0;
 	FILE *f = fopen("/sys/kernel/debug/binder/stats", "r");
 
+	memset(s, 0, sizeof(*s));
+	s->high = s->async = -1;
+	s->count = -1;
 	if (!f)
 		return -errno;
 	snprintf(head, sizeof(head), "proc %d\n", pid);
 	while (fgets(line, sizeof(line), f)) {
-		if (!strncmp(line, "proc ", 5))
-			in = !strcmp(line, head);
-		if (in && sscanf(line, "  pages: %d:%d:%d", active, lru, free_) == 3) {
-			found = 1;
-			break;
+		if (!strncmp(line, "proc ", 5)) {
+			/*
+			 * A process that closed binder and opened it again has
+			 * two sections until the old one is released: the newest
+			 * comes first.
+			 */
+			if (seen)
+				break;
+			in = seen = !strcmp(line, head);
 		}
+		if (!in)
+			continue;
+		if (sscanf(line, "  pages: %d:%d:%d", &s->active, &s->lru, &s->free_) == 3)
+			found = 1;
+		sscanf(line, "  pages high watermark: %ld", &s->high);
+		sscanf(line, "  free async space %ld", &s->async);
+		sscanf(line, "  buffers: %d", &s->count);
 	}
 	fclose(f);
 	return found ? 0 : -ENOENT;
+}
+
+/* "pages: active:lru:free" of process @pid; 0 on success. */
+static int binder_pages_state(pid_t pid, int *active, int *lru, int *free_)
+{
+	struct binder_proc_stats s;
+	int ret = binder_proc_stats(pid, &s);
+
+	if (!ret) {
+		*active = s.active;
+		*lru = s.lru;
+		*free_ = s.free_;
+	}
+	return ret;
 }
 
 /* Write @val to a procfs/sysfs/debugfs file; 0 on success. */
