@@ -74,6 +74,22 @@ def describe(i, a, b, na, nb):
             f"{na}: {x}", f"{nb}: {y}"]
 
 
+def around(line, at):
+    """@line shortened to its start and the part around column @at."""
+    if len(line) <= 100 or at < 50:
+        return line[:100] + ("..." if len(line) > 100 else "")
+    return line[:30] + " ... " + line[at - 20:at + 50] + ("..." if len(line) > at + 50 else "")
+
+
+def short_reason(notes):
+    """One line for a failing case: where, and both sides near the first differing column."""
+    if len(notes) < 3:
+        return "; ".join(notes)
+    (na, x), (nb, y) = (n.split(": ", 1) for n in notes[1:3])
+    at = next((i for i, (c, d) in enumerate(zip(x, y)) if c != d), min(len(x), len(y)))
+    return f"{notes[0]}; {na}: {around(x, at)}; {nb}: {around(y, at)}"
+
+
 def main():
     if len(sys.argv) not in (4, 5):
         sys.exit(__doc__)
@@ -119,6 +135,9 @@ def main():
     lines = ["=== KTAP BEGIN ===", "KTAP version 1", "1..1", "    KTAP version 1", f"    1..{len(cases)}"]
     for i, (ok, name, notes, *directive) in enumerate(cases, 1):
         lines += [f"    # {name}: {note}" for note in notes]
+        if not ok and not directive:
+            # ktap_report.py prints the reason of a failing case: the difference.
+            directive = [short_reason(notes)]
         lines += [f"    {'ok' if ok else 'not ok'} {i} {name}" + (f" # {directive[0]}" if directive else "")]
     all_ok = all(c[0] for c in cases)
     lines += [f"{'ok' if all_ok else 'not ok'} 1 fuzz_{label}", "=== KTAP END ==="]

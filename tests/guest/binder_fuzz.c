@@ -29,7 +29,8 @@
  *   # fuzz S=<seed> map=<bytes> client_map=<bytes>
  *   # fuzz S=<seed> <op> call|oneway|burst|holes|free|badfree|end <what was asked>
  *        -> <BR code or errno=N> [spam=0|1] [queued=<n>]
- *        [srv off= data= offs= intact=0|1 objs=0|1 freed=<rc,...> bad_rc=|bad=skipped held=<n>]
+ *        [srv off= data= offs= intact=0|1 objs=0|1 freed=<rc,...> bad_rc=|bad=skipped held=<n>
+ *         [stray=<n>:<first BR code the server read that was no transaction>]]
  *        [rep off= size= intact=0|1 reply_br=<the server's reply outcome> free_rc=]
  *   # fuzz S=<seed> <op> overflow v=<variant> -> <BR code>
  *   # fuzz S=<seed> <op> deliver op=<k> srv ...   (a queued one-way call of
@@ -126,6 +127,8 @@ struct report {
 	uint32_t bad_skipped;
 	uint32_t reply_br;
 	uint32_t held;
+	uint32_t stray;    /* return commands other than transactions seen since the last report */
+	uint32_t stray_cmd;
 	char why[96];
 };
 
@@ -267,7 +270,7 @@ static void server_main(uint32_t seed, size_t map, int instr_fd, int report_fd)
 	struct binder_event ev;
 	struct held held[MAX_HELD + 8];
 	binder_uintptr_t freed_hist[16] = { 0 };
-	uint32_t nheld = 0, nfreed_hist = 0;
+	uint32_t nheld = 0, nfreed_hist = 0, stray = 0, stray_cmd = 0;
 	uint8_t *out = malloc(CLIENT_MAP);
 	int32_t status;
 	uint32_t one = 1;
@@ -295,8 +298,12 @@ static void server_main(uint32_t seed, size_t map, int instr_fd, int report_fd)
 
 		if (binder_next_event(&b, &r, &ev))
 			_exit(2);
-		if (ev.cmd != BR_TRANSACTION)
+		if (ev.cmd != BR_TRANSACTION) {
+			/* E.g. a BR_ERROR for a bad free: part of the next report. */
+			if (!stray++)
+				stray_cmd = ev.cmd;
 			continue;
+		}
 		/* Instructions of transactions that failed were never consumed. */
 		do {
 			if (read_full(instr_fd, &in, sizeof(in)))
@@ -305,6 +312,9 @@ static void server_main(uint32_t seed, size_t map, int instr_fd, int report_fd)
 
 		memset(&rep, 0, sizeof(rep));
 		rep.opno = in.opno;
+		rep.stray = stray;
+		rep.stray_cmd = stray_cmd;
+		stray = 0;
 		binder_uintptr_t buf = ev.tr.data.ptr.buffer;
 
 		rep.off = (uint32_t)(buf - (binder_uintptr_t)b.map);
@@ -604,7 +614,9 @@ static void fmt_report(const struct report *rep, char *s, size_t len)
 		n += snprintf(s + n, len - n, " bad=skipped");
 	else
 		n += snprintf(s + n, len - n, " bad_rc=%d", rep->bad_rc);
-	snprintf(s + n, len - n, " held=%u", rep->held);
+	n += snprintf(s + n, len - n, " held=%u", rep->held);
+	if (rep->stray)
+		snprintf(s + n, len - n, " stray=%u:%s", rep->stray, brs(rep->stray_cmd));
 }
 
 /* The server held a buffer of @opno: mirror its list. */
