@@ -325,6 +325,47 @@ struct vm_area_struct *binder_glue_vma_lookup(struct mm_struct *mm,
 	return vma_lookup(mm, addr);
 }
 
+/*
+ * A value of mm's mmap lock that is the same under two read holds only if
+ * no writer held the lock in between, and only if they are at most two
+ * seconds apart; 0 where the kernel keeps no count of write sessions.
+ * Called with the mmap lock held for read.
+ *
+ * The count is mm_lock_seq (kept for per-VMA locking): a write session
+ * changes it when it ends, at mmap_write_unlock() or at a downgrade, and
+ * it does not change while a reader holds the lock. It is 32 bits: the
+ * age bound keeps a wrap from faking "no writer" (2^31 write sessions take
+ * far longer than two seconds: each is a lock and an unlock of the rwsem,
+ * one after another). 6.12.y has it as a seqcount_t or, before the
+ * seqcount backport, as an int.
+ */
+#ifdef CONFIG_PER_VMA_LOCK
+static inline unsigned int binder_seq_of_seqcount(const seqcount_t *seq)
+{
+	return READ_ONCE(seq->sequence);
+}
+
+static inline unsigned int binder_seq_of_int(const int *seq)
+{
+	return READ_ONCE(*seq);
+}
+#endif
+
+u64 binder_glue_mmap_write_stamp(struct mm_struct *mm)
+{
+#ifdef CONFIG_PER_VMA_LOCK
+	unsigned int seq = _Generic(&mm->mm_lock_seq,
+				    seqcount_t *: binder_seq_of_seqcount,
+				    int *: binder_seq_of_int)(&mm->mm_lock_seq);
+	/* Two-second buckets, never 0. */
+	u32 when = ((u32)(jiffies / HZ) & ~1u) | 1u;
+
+	return (u64)seq << 32 | when;
+#else
+	return 0;
+#endif
+}
+
 struct mm_struct *binder_glue_current_mm(void)
 {
 	return current->mm;
@@ -552,6 +593,7 @@ static int binder_alloc_stats_show(struct seq_file *m, void *unused)
 		"pages_reclaimed", "install_errors", "pages_freed_unmapped",
 		"install_retries", "install_splits_repaired",
 		"faults", "fault_pages_mapped", "reclaims_without_zap",
+		"reclaim_vma_reused",
 	};
 	u64 values[ARRAY_SIZE(names)];
 	size_t i;

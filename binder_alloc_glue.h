@@ -50,6 +50,7 @@ bool binder_glue_mmap_read_trylock(struct mm_struct *mm);
 void binder_glue_mmap_read_unlock(struct mm_struct *mm);
 struct vm_area_struct *binder_glue_vma_lookup(struct mm_struct *mm,
 					      unsigned long addr);
+u64 binder_glue_mmap_write_stamp(struct mm_struct *mm);
 struct mm_struct *binder_glue_current_mm(void);
 int binder_glue_current_tgid(void);
 int binder_glue_current_group_leader_pid(void);

@@ -198,9 +198,12 @@ pub(crate) enum Counter {
     /// Page-fault mode: the shrinker freed a page that was never mapped,
     /// without touching the receiver's mm.
     ReclaimsWithoutZap,
+    /// The shrinker zapped through the VMA its previous reclaim of this
+    /// allocator found: the receiver's mmap lock had no writer since.
+    ReclaimVmaReused,
 }
 
-const NR_COUNTERS: usize = 10;
+const NR_COUNTERS: usize = 11;
 static COUNTERS: [AtomicU64; NR_COUNTERS] = [const { AtomicU64::new(0) }; NR_COUNTERS];
 
 pub(crate) fn count(counter: Counter) {

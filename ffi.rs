@@ -168,6 +168,7 @@ extern "C" {
         mm: *mut bindings::mm_struct,
         addr: c_ulong,
     ) -> *mut bindings::vm_area_struct;
+    pub(crate) fn binder_glue_mmap_write_stamp(mm: *mut bindings::mm_struct) -> u64;
     pub(crate) fn binder_glue_current_mm() -> *mut bindings::mm_struct;
     pub(crate) fn binder_glue_current_tgid() -> c_int;
     pub(crate) fn binder_glue_current_group_leader_pid() -> c_int;

@@ -123,6 +123,13 @@ impl MmapReadGuard<'_> {
         NonNull::new(vma).map(|vma| unsafe { VmaRef::from_raw(vma.as_ptr()) })
     }
 
+    /// See [`VmaCache`]: equal under two holds only if no writer held the
+    /// lock in between; 0 if the kernel cannot tell.
+    fn write_stamp(&self) -> u64 {
+        // SAFETY: the mmap lock is held for read (type invariant).
+        unsafe { ffi::binder_glue_mmap_write_stamp(self.mm.as_raw()) }
+    }
+
     /// The page mapped at `addr`, without faulting anything in, with an
     /// extra reference that [`GupPage`] drops. Found whatever the VMA's
     /// protection (FOLL_FORCE: the receiver may have made it PROT_NONE);
@@ -139,6 +146,72 @@ impl Drop for MmapReadGuard<'_> {
     fn drop(&mut self) {
         // SAFETY: the guard holds the read lock (type invariant).
         unsafe { ffi::binder_glue_mmap_read_unlock(self.mm.as_raw()) };
+    }
+}
+
+/// The VMA a lookup last found, for lookups under later holds of the same
+/// mm's mmap lock: found again without a walk of the VMA tree if no writer
+/// held the lock since (VMAs are added, changed and freed only by
+/// writers) and the cache is young (see `binder_glue_mmap_write_stamp`).
+///
+/// # Invariants
+///
+/// If `stamp` is non-zero, `vma` was a VMA of `mm`, satisfying the filter
+/// of the lookup that stored it, under a hold of `mm`'s mmap lock whose
+/// write stamp was `stamp`.
+pub(crate) struct VmaCache {
+    mm: *mut bindings::mm_struct,
+    vma: *mut bindings::vm_area_struct,
+    stamp: u64,
+}
+
+// SAFETY: the pointers are only dereferenced under the mmap lock of `mm`,
+// after the stamp showed them valid, from whichever task holds the lock.
+unsafe impl Send for VmaCache {}
+
+impl VmaCache {
+    pub(crate) const fn new() -> Self {
+        // INVARIANT: a zero stamp asserts nothing.
+        Self {
+            mm: core::ptr::null_mut(),
+            vma: core::ptr::null_mut(),
+            stamp: 0,
+        }
+    }
+
+    /// `mmap.vma_lookup(addr).filter(keep)`, from the cache when it can
+    /// (then the flag is true). `keep` may only read VMA fields that change
+    /// under the mmap write lock alone (vm_ops, vm_private_data): a cached
+    /// VMA passed it.
+    pub(crate) fn lookup<'g>(
+        &mut self,
+        mmap: &'g MmapReadGuard<'_>,
+        addr: usize,
+        keep: impl FnOnce(&VmaRef) -> bool,
+    ) -> (Option<&'g VmaRef>, bool) {
+        let now = mmap.write_stamp();
+        if now != 0 && now == self.stamp && self.mm == mmap.mm.as_raw() {
+            // SAFETY: by the type invariant `vma` was a VMA of this mm
+            // under an earlier hold of its lock with this stamp; the same
+            // stamp now means no writer held the lock in between, so the
+            // VMA is still in the tree, unchanged, and valid while `mmap`
+            // is held (we borrow it).
+            let vma = unsafe { VmaRef::from_raw(self.vma) };
+            if vma.start() <= addr && addr < vma.end() {
+                return (Some(vma), true);
+            }
+        }
+        let Some(vma) = mmap.vma_lookup(addr).filter(|vma| keep(vma)) else {
+            return (None, false);
+        };
+        // INVARIANT: found under this hold of the lock, which has stamp
+        // `now`, and it passed `keep`.
+        *self = Self {
+            mm: mmap.mm.as_raw(),
+            vma: vma.as_raw(),
+            stamp: now,
+        };
+        (Some(vma), false)
     }
 }
 

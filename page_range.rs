@@ -60,7 +60,13 @@
 //!   mapped without touching the receiver's mm.
 //! - Every VMA found by address is checked to be this allocator's binder
 //!   mapping (vm_ops and vm_private_data recorded at mmap) before a page
-//!   is inserted into it or zapped from it.
+//!   is inserted into it or zapped from it. A VMA found is used again
+//!   without a new look-up only where it provably still is that VMA: for
+//!   the next pages of one install batch (same hold of the mmap lock),
+//!   and by the shrinker for its next reclaim of the same allocator
+//!   (`VmaCache`, under the allocator mutex) while the receiver's mmap
+//!   lock has had no writer since and the entry is under two seconds old
+//!   (mm.rs); in both cases only for an address inside the VMA.
 //! - Freeing a page without a zap is safe because every PTE holds its own
 //!   page reference: the slot's reference going away never frees a page
 //!   that some page table still maps. Such a PTE can outlive our view of
@@ -453,11 +459,14 @@ impl PageRange {
         let mm = unsafe { Mm::from_raw((*self.alloc_ptr()).mm) };
         let mm = mm.mmget_not_zero().ok_or(ESRCH)?;
         let mmap = mm.mmap_read_lock();
+        // The VMA of the previous page: a batch is one range of addresses,
+        // which the mapping's one VMA usually covers whole.
+        let mut last_vma = None;
         for entry in batch.iter_mut() {
             let Some((index, page)) = entry.take() else {
                 continue;
             };
-            self.insert_page(&mmap, index, page)?;
+            self.insert_page(&mmap, &mut last_vma, index, page)?;
             trace!(alloc_page_end, self.alloc_ptr(), index);
         }
         Ok(())
@@ -467,13 +476,26 @@ impl PageRange {
     /// at its address if it is still our mapping and the slot still empty
     /// (the protocol is in the module documentation). Called with the mmap
     /// lock held for read; `page` is freed if the slot ends up with another.
-    fn insert_page(&self, mmap: &MmapReadGuard<'_>, index: usize, page: OwnedPage) -> Result {
+    /// `last_vma` is the VMA found for an earlier page under the same hold
+    /// of the lock, if any: used again if it covers this page's address
+    /// (under one hold VMAs stay as they are), and updated.
+    fn insert_page<'g>(
+        &self,
+        mmap: &'g MmapReadGuard<'_>,
+        last_vma: &mut Option<&'g VmaRef>,
+        index: usize,
+        page: OwnedPage,
+    ) -> Result {
         let slot = self.slot(index).ok_or(EINVAL)?;
         let addr = self.start + index * PAGE_SIZE;
-        let vma = mmap
-            .vma_lookup(addr)
-            .filter(|vma| self.identity.matches(vma) && self.is_mapped());
-        let Some(vma) = vma else {
+        let vma = match *last_vma {
+            Some(vma) if vma.start() <= addr && addr < vma.end() => Some(vma),
+            _ => mmap
+                .vma_lookup(addr)
+                .filter(|vma| self.identity.matches(vma)),
+        };
+        *last_vma = vma;
+        let Some(vma) = vma.filter(|_| self.is_mapped()) else {
             alloc_err!(
                 Site::InstallNoVma,
                 "%d: %s failed, no vma\n",
@@ -744,8 +766,25 @@ pub(crate) unsafe extern "C" fn binder_alloc_rs_free_page(
     let Some(state) = (unsafe { crate::state_of(alloc) }) else {
         return ffi::LRU_SKIP;
     };
-    let pages = &state.pages;
+    // One copy of the body per mode, so that eager mode's (the common
+    // one) carries no branch of the other.
+    match state.pages.mode {
+        InstallMode::Eager => reclaim_slot::<false>(ctx, slot, alloc, state),
+        InstallMode::OnFault => reclaim_slot::<true>(ctx, slot, alloc, state),
+    }
+}
 
+/// The body of [`binder_alloc_rs_free_page`] for one install mode
+/// (`ON_FAULT`: page-fault mode), with the walker's lock held and `slot`
+/// a live slot of `state` on the LRU.
+#[inline(always)]
+fn reclaim_slot<const ON_FAULT: bool>(
+    ctx: IsolateCtx,
+    slot: *mut binder_lru_page,
+    alloc: *mut binder_alloc,
+    state: &crate::AllocState,
+) -> c_uint {
+    let pages = &state.pages;
     // Whether the page can still be mapped where we put it decides between
     // zapping and freeing without a zap; it is never a reason to leave the
     // page where it is. Only a failed trylock is (transient), and such an
@@ -756,23 +795,23 @@ pub(crate) unsafe extern "C" fn binder_alloc_rs_free_page(
     //
     // SAFETY: `slot` lies within the allocator's slot array.
     let index = unsafe { slot.offset_from(pages.as_raw_slots()) } as usize;
-    let addr = pages.start + index * PAGE_SIZE;
+    // No overflow: index < count, and the mapping fits the address space.
+    let addr = pages.start.wrapping_add(index.wrapping_mul(PAGE_SIZE));
 
     // Page-fault mode takes the mutex first: whether the receiver's mm is
     // needed at all is recorded under it (a page never faulted in has no
     // PTE). Everything here is a trylock, so taking the mutex before the
     // mmap lock cannot deadlock against the order the others keep.
     let mut early_guard = None;
-    let needs_zap = match pages.mode {
-        InstallMode::Eager => true,
-        InstallMode::OnFault => {
-            let Some(guard) = state.inner.try_lock() else {
-                return ffi::LRU_ROTATE;
-            };
-            let mapped = guard.mapped.test(index);
-            early_guard = Some(guard);
-            mapped
-        }
+    let needs_zap = if ON_FAULT {
+        let Some(guard) = state.inner.try_lock() else {
+            return ffi::LRU_ROTATE;
+        };
+        let mapped = guard.mapped.test(index);
+        early_guard = Some(guard);
+        mapped
+    } else {
+        true
     };
     // SAFETY: the allocator's grab reference keeps the mm allocated.
     let mm = unsafe { Mm::from_raw((*alloc).mm) };
@@ -796,11 +835,21 @@ pub(crate) unsafe extern "C" fn binder_alloc_rs_free_page(
     // Zap only through this allocator's own mapping. Nothing of ours at
     // the address (munmap, mremap, an impostor mapped there) means no PTE
     // of the page is reachable through our mapping any more; any PTE left
-    // elsewhere holds its own reference (module documentation).
-    let vma = mmap
-        .as_ref()
-        .and_then(|mmap| mmap.vma_lookup(addr))
-        .filter(|vma| pages.identity.matches(vma));
+    // elsewhere holds its own reference (module documentation). The VMA
+    // of the previous reclaim is used again while the receiver's mmap
+    // lock has had no writer since (VmaCache).
+    let vma = match &mmap {
+        Some(mmap) => {
+            let (vma, reused) = guard
+                .vma_cache
+                .lookup(mmap, addr, |vma| pages.identity.matches(vma));
+            if reused {
+                debug::count(Counter::ReclaimVmaReused);
+            }
+            vma
+        }
+        None => None,
+    };
 
     trace!(unmap_kernel_start, alloc, index);
     let page = PageRange::page_ptr(slot).swap(core::ptr::null_mut(), Ordering::AcqRel);
@@ -822,7 +871,9 @@ pub(crate) unsafe extern "C" fn binder_alloc_rs_free_page(
     } else {
         debug::count(Counter::ReclaimsWithoutZap);
     }
-    guard.mapped.set(index, false);
+    if ON_FAULT {
+        guard.mapped.set(index, false);
+    }
     #[cfg(binder_alloc_test)]
     let state_arg = core::ptr::from_ref(state).cast_mut().cast::<c_void>();
     test_hook!(ShrinkerBeforeUnlock, alloc, index, state_arg);

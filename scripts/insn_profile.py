@@ -15,8 +15,12 @@ Each entry into one of the allocator's entry points that binder.c calls
 block the vCPU executes in one of binder.c's calling functions (CALLERS),
 that is when the call has returned. The window's cost is the number of
 guest instructions executed in it (every block's instructions, in the
-module and in the kernel). Unlike times under TCG, the median per call
-does not depend on the host's load.
+module and in the kernel), less those of hardware interrupts taken in it
+(from the interrupt's entry stub to its return to the interrupted code:
+timer ticks, IPIs, device interrupts, and whatever runs at their exit).
+Unlike times under TCG, the median per call does not depend on the
+host's load, and without the interrupts it does not depend on how many
+timer ticks a long call happens to meet either.
 
 OUT gets one "# BENCH" line per entry point (workload WORKLOAD, default
 "insns") (median instructions and
@@ -43,6 +47,36 @@ CALLERS = ("binder_transaction", "binder_free_buf", "binder_ioctl_write_read",
 KERNEL_CALLERS = ("__list_lru_walk_one",)
 # A window longer than this is not one call (the vCPU left it, e.g. slept).
 MAX_BLOCKS = 20000
+# Block classes for interrupt accounting (kernel text symbols).
+IRQ_ENTRY, EXC_ENTRY, KERNEL_RETURN, OTHER = range(4)
+
+
+def classifier(ktext):
+    """pc -> block class: the first block of an interrupt's or an
+    exception's entry stub (the stub's later blocks, after its calls
+    return, are not entries), a block of the return to kernel code that
+    ends both (restore_regs_and_return_to_kernel up to and including
+    native_irq_return_iret's iretq), or other."""
+    entry = {}
+    ret_lo = ret_hi = None
+    for i, (a, n) in enumerate(ktext):
+        if n.startswith("asm_sysvec_") or n in ("asm_common_interrupt",
+                                                  "asm_spurious_interrupt"):
+            entry[a] = IRQ_ENTRY
+        elif n.startswith("asm_exc_"):
+            entry[a] = EXC_ENTRY
+        elif n == "restore_regs_and_return_to_kernel":
+            ret_lo = a
+        elif n == "native_irq_return_iret":
+            ret_hi = ktext[i + 1][0] if i + 1 < len(ktext) else a + 1
+    if ret_lo is None or ret_hi is None:
+        sys.exit("insn_profile: no restore_regs_and_return_to_kernel in System.map")
+
+    def kind(pc):
+        if ret_lo <= pc < ret_hi:
+            return KERNEL_RETURN
+        return entry.get(pc, OTHER)
+    return kind
 
 
 def module_symbols(serial_log):
@@ -82,9 +116,13 @@ def main(exec_log, serial_log, system_map, out, workload="insns"):
             sys.exit(f"insn_profile: no symbol {n} in {system_map}")
         end = ktext[i + 1][0] if i + 1 < len(ktext) else ktext[i][0] + 1
         kernel_callers.append((ktext[i][0], end))
+    kind = classifier(ktext)
     block_len = {}          # block start -> number of instructions
     windows = collections.defaultdict(list)   # entry point -> [[block starts]]
-    open_windows = {}       # vCPU -> (entry point, [block starts])
+    # vCPU -> [entry point, [block starts], [nested entries: True for an
+    # interrupt], blocks seen, interrupted]
+    open_windows = {}
+    interrupted = collections.Counter()       # entry point -> calls
     entries, callers, syms = {}, [], None
     translating, count, seen = None, 0, 0
     with open(exec_log, errors="replace") as f:
@@ -124,15 +162,27 @@ def main(exec_log, serial_log, system_map, out, workload="insns"):
             pc = int(line[line.index("[") + 1:].split("/")[1], 16)
             win = open_windows.get(cpu)
             if win is not None:
-                if any(lo <= pc < hi for lo, hi in callers):
+                nest = win[2]
+                if not nest and any(lo <= pc < hi for lo, hi in callers):
                     windows[win[0]].append(win[1])
+                    interrupted[win[0]] += win[4]
                     del open_windows[cpu]
-                elif len(win[1]) > MAX_BLOCKS:
+                elif win[3] > MAX_BLOCKS:
                     del open_windows[cpu]
                 else:
-                    win[1].append(pc)
+                    win[3] += 1
+                    k = kind(pc)
+                    if k == IRQ_ENTRY:
+                        nest.append(True)
+                        win[4] = 1
+                    elif k == EXC_ENTRY:
+                        nest.append(False)
+                    if True not in nest:
+                        win[1].append(pc)
+                    if k == KERNEL_RETURN and nest:
+                        nest.pop()
             if pc in entries and cpu not in open_windows:
-                open_windows[cpu] = (entries[pc], [pc])
+                open_windows[cpu] = [entries[pc], [pc], [], 1, 0]
     if syms is None:
         sys.exit("insn_profile: the guest never printed its module symbols")
 
@@ -165,7 +215,7 @@ def main(exec_log, serial_log, system_map, out, workload="insns"):
         every[ep] = {fn: round(n / len(typical), 1) for fn, n in by_fn.most_common()}
         rec = {"workload": workload, "who": ep, "median": med,
                "blocks": statistics.median(len(w) for w in calls), "calls": len(calls),
-               "top": top}
+               "interrupted": interrupted[ep], "top": top}
         lines.append("# BENCH " + json.dumps(rec))
     # Every callee of a typical call, for a closer look: OUT.callees.json.
     with open(out + ".callees.json", "w") as f:

@@ -457,6 +457,9 @@ static void run_scenario(const struct scenario *s)
 	long splits0 = alloc_stat("install_splits_repaired");
 	long retries0 = alloc_stat("install_retries");
 	long races0 = alloc_stat("install_races_recovered");
+	long reclaimed0 = alloc_stat("pages_reclaimed");
+	long reused0 = alloc_stat("reclaim_vma_reused");
+	long unmapped0 = alloc_stat("pages_freed_unmapped");
 	pid_t receiver, clients[CLIENTS];
 	int ready[2], hung = 0;
 	int32_t status = -1;
@@ -524,6 +527,11 @@ static void run_scenario(const struct scenario *s)
 			  "repaired", s->name, alloc_stat("install_races_recovered") - races0,
 			  alloc_stat("install_retries") - retries0,
 			  alloc_stat("install_splits_repaired") - splits0);
+	if (reused0 >= 0)
+		ktap_diag("%s: shrinker counters: %ld pages reclaimed, %ld through a reused VMA, "
+			  "%ld freed unmapped", s->name, alloc_stat("pages_reclaimed") - reclaimed0,
+			  alloc_stat("reclaim_vma_reused") - reused0,
+			  alloc_stat("pages_freed_unmapped") - unmapped0);
 
 	snprintf(name, sizeof(name), "%s.traffic", s->name);
 	ktap_result(calls > 0 && !hung && (s->op == OP_NONE || sh->ops > 0) && !sh->op_errors,

@@ -6,9 +6,12 @@
  * fire where the C allocator fires them.
  *
  * Observed through binder's debugfs "pages: active:lru:free" line of the
- * service process, and tracefs event counts.
+ * service process, and tracefs event counts. Also checks the shrinker's
+ * reuse of a VMA across reclaims, and its look-up again after the
+ * receiver moved its mapping.
  * Output: KTAP on stdout.
  */
+#define _GNU_SOURCE
 #include "binder_service.h"
 
 #define ECHO_SIZE (256 * 1024)
@@ -64,6 +67,89 @@ static int state(int *a, int *l, int *f)
 	return binder_pages_state(service_pid, a, l, f);
 }
 
+/* CODE_FILL on connection @b: a reply of @n bytes, freed at once. */
+static int fill_reply(struct binder *b, struct binder_reader *r, uint32_t n)
+{
+	struct binder_event ev;
+	long ret = binder_call(b, r, 0, CODE_FILL, &n, sizeof(n), &ev);
+	int ok;
+
+	if (ret != BR_REPLY)
+		return ret < 0 ? (int)ret : -EPROTO;
+	ok = ev.tr.data_size == n;
+	binder_free_buffer(b, ev.tr.data.ptr.buffer);
+	return ok ? 0 : -EMSGSIZE;
+}
+
+/*
+ * The shrinker zaps through the VMA its previous reclaim of the same
+ * allocator found, while the receiver's mmap lock had no writer since
+ * (reclaim_vma_reused), and looks the VMA up again after one: here the
+ * receiver moves its mapping (mremap), which frees the cached VMA. A
+ * stale VMA would be zapped through (and counted reused); the pages must
+ * instead be freed as unmapped (nothing of ours at their old address).
+ * The receiver is this process: a reply lands in its mapping.
+ */
+static void vma_cache_cases(void)
+{
+	long u0, u1, r0, r1, fu0, fu1;
+	int a = 0, l = 0, f = 0, a1 = 0, l1 = 0, f1 = 0, ret;
+	struct binder b2;
+	static struct binder_reader r2;
+	void *to;
+
+	if (alloc_stat("reclaim_vma_reused") < 0) {
+		ktap_result(1, "reclaim_reuses_vma", "SKIP the stock module has no counters");
+		ktap_result(1, "reclaim_relooks_vma_after_mremap",
+			    "SKIP the stock module has no counters");
+		return;
+	}
+	drop_caches();
+	ret = fill_reply(&cb, &cr, ECHO_SIZE);
+	if (!ret)
+		ret = binder_pages_state(getpid(), &a, &l, &f);
+	u0 = alloc_stat("reclaim_vma_reused");
+	drop_caches();
+	u1 = alloc_stat("reclaim_vma_reused");
+	if (!ret)
+		ret = binder_pages_state(getpid(), &a1, &l1, &f1);
+	/* The first page looks the VMA up; so may one where the cache aged. */
+	ktap_result(!ret && l >= ECHO_PAGES && l1 == 0 && u1 - u0 >= l - 2,
+		    "reclaim_reuses_vma", "%s; %d of this process's pages reclaimed, "
+		    "VMA reused %ld times", ret ? strerror(-ret) : "ok", l - l1, u1 - u0);
+
+	/* A second connection, whose mapping is moved away. */
+	ret = binder_open(&b2, dev, map_size);
+	if (!ret)
+		ret = fill_reply(&b2, &r2, ECHO_SIZE);
+	to = mmap(NULL, map_size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (!ret && to == MAP_FAILED)
+		ret = -errno;
+	r0 = alloc_stat("pages_reclaimed");
+	u0 = alloc_stat("reclaim_vma_reused");
+	fu0 = alloc_stat("pages_freed_unmapped");
+	if (!ret) {
+		void *moved = mremap(b2.map, b2.map_size, b2.map_size,
+				     MREMAP_MAYMOVE | MREMAP_FIXED, to);
+
+		if (moved == MAP_FAILED)
+			ret = -errno;
+		else
+			b2.map = moved;
+	}
+	if (!ret)
+		drop_caches();
+	r1 = alloc_stat("pages_reclaimed");
+	u1 = alloc_stat("reclaim_vma_reused");
+	fu1 = alloc_stat("pages_freed_unmapped");
+	ktap_result(!ret && fu1 - fu0 >= ECHO_PAGES && u1 - u0 <= r1 - r0 - ECHO_PAGES,
+		    "reclaim_relooks_vma_after_mremap",
+		    "%s; %ld pages reclaimed, %ld freed unmapped (expected >= %d), "
+		    "VMA reused %ld times", ret ? strerror(-ret) : "ok", r1 - r0,
+		    fu1 - fu0, ECHO_PAGES, u1 - u0);
+	binder_close(&b2);
+}
+
 int main(void)
 {
 	int a0, l0, f0, a1, l1, f1, a2, l2, f2;
@@ -72,7 +158,7 @@ int main(void)
 	const char *err;
 	long ret;
 
-	ktap_header(10 + NR_EVENTS);
+	ktap_header(12 + NR_EVENTS);
 	ret = tracing_setup();
 	ktap_result(ret == 0, "tracing_enabled", ret ? "%s" : NULL, strerror((int)-ret));
 	ret = service_start();
@@ -130,6 +216,8 @@ int main(void)
 		ktap_diag("%s: %ld events", events[i], counts[i]);
 		ktap_result(counts[i] > 0, name, "%ld events", counts[i]);
 	}
+
+	vma_cache_cases();
 
 	ret = service_stop();
 	ktap_result(ret == 0, "service_exits_cleanly", ret ? "%s" : NULL, strerror((int)-ret));
