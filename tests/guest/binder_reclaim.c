@@ -67,7 +67,10 @@ static int state(int *a, int *l, int *f)
 	return binder_pages_state(service_pid, a, l, f);
 }
 
-/* CODE_FILL on connection @b: a reply of @n bytes, freed at once. */
+/*
+ * CODE_FILL on connection @b: a reply of @n bytes, read whole (which maps
+ * its pages in page-fault mode too) and freed.
+ */
 static int fill_reply(struct binder *b, struct binder_reader *r, uint32_t n)
 {
 	struct binder_event ev;
@@ -76,7 +79,8 @@ static int fill_reply(struct binder *b, struct binder_reader *r, uint32_t n)
 
 	if (ret != BR_REPLY)
 		return ret < 0 ? (int)ret : -EPROTO;
-	ok = ev.tr.data_size == n;
+	ok = ev.tr.data_size == n &&
+	     pattern_check((const void *)(uintptr_t)ev.tr.data.ptr.buffer, n, n ^ 0x5a) < 0;
 	binder_free_buffer(b, ev.tr.data.ptr.buffer);
 	return ok ? 0 : -EMSGSIZE;
 }
