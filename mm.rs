@@ -191,11 +191,10 @@ impl VmaCache {
     ) -> (Option<&'g VmaRef>, bool) {
         let now = mmap.write_stamp();
         if now != 0 && now == self.stamp && self.mm == mmap.mm.as_raw() {
-            // SAFETY: by the type invariant `vma` was a VMA of this mm
-            // under an earlier hold of its lock with this stamp; the same
-            // stamp now means no writer held the lock in between, so the
-            // VMA is still in the tree, unchanged, and valid while `mmap`
-            // is held (we borrow it).
+            // SAFETY: `vma` was a VMA of this mm under an earlier hold with
+            // this stamp (type invariant); the same stamp means no writer
+            // since, so it is still in the tree, unchanged, and valid while
+            // `mmap` is held (borrowed for the result).
             let vma = unsafe { VmaRef::from_raw(self.vma) };
             if vma.start() <= addr && addr < vma.end() {
                 return (Some(vma), true);
