@@ -113,9 +113,6 @@ ROWS = [
 
 # One transaction of the steady workload calls these once each.
 TRANSACTION = ("binder_alloc_new_buf", "binder_alloc_free_buf", "binder_alloc_prepare_to_free")
-# Pages each binder_alloc_new_buf call of the churn workload installs (a
-# 32 KiB buffer at offset 0, its pages all reclaimed before the call).
-CHURN_PAGES_PER_CALL = 8
 
 
 SUBTEST = re.compile(r"^\s*# Subtest: (\S+)")
@@ -172,9 +169,9 @@ def parse(log):
         out[("insns", "per_transaction")] = {
             "median": sum(out[("insns", ep)]["median"] for ep in TRANSACTION)}
     # The churn profile: install and reclaim, per page.
-    if ("insns_churn", "binder_alloc_new_buf") in out:
-        out[("insns_churn", "per_installed_page")] = {
-            "median": out[("insns_churn", "binder_alloc_new_buf")]["median"] / CHURN_PAGES_PER_CALL}
+    new_buf = out.get(("insns_churn", "binder_alloc_new_buf"))
+    if new_buf and "per_installed_page" in new_buf:
+        out[("insns_churn", "per_installed_page")] = {"median": new_buf["per_installed_page"]}
     if ("insns_churn", "binder_alloc_free_page") in out:
         out[("insns_churn", "per_reclaimed_page")] = {
             "median": out[("insns_churn", "binder_alloc_free_page")]["median"]}

@@ -22,6 +22,13 @@ Unlike times under TCG, the median per call does not depend on the
 host's load, and without the interrupts it does not depend on how many
 timer ticks a long call happens to meet either.
 
+A window also counts the pages it maps (entries of vm_insert_page) and
+whether its task slept (an entry of __switch_to_asm outside interrupts:
+the blocks that follow are another task's until it is switched back).
+For the entry points that map pages, "per_installed_page" is the median,
+over the windows that did not sleep and that mapped the most common
+non-zero number of pages, of instructions divided by pages.
+
 OUT gets one "# BENCH" line per entry point (workload WORKLOAD, default
 "insns") (median instructions and
 blocks per call, and the callees that account for them in a typical
@@ -117,12 +124,15 @@ def main(exec_log, serial_log, system_map, out, workload="insns"):
         end = ktext[i + 1][0] if i + 1 < len(ktext) else ktext[i][0] + 1
         kernel_callers.append((ktext[i][0], end))
     kind = classifier(ktext)
+    insert_page = next((a for a, n in ktext if n == "vm_insert_page"), None)
+    switch_to = next((a for a, n in ktext if n == "__switch_to_asm"), None)
     block_len = {}          # block start -> number of instructions
     windows = collections.defaultdict(list)   # entry point -> [[block starts]]
     # vCPU -> [entry point, [block starts], [nested entries: True for an
-    # interrupt], blocks seen, interrupted]
+    # interrupt], blocks seen, interrupted, pages mapped, slept]
     open_windows = {}
     interrupted = collections.Counter()       # entry point -> calls
+    mapped = collections.defaultdict(list)    # entry point -> [(pages, slept)]
     entries, callers, syms = {}, [], None
     translating, count, seen = None, 0, 0
     with open(exec_log, errors="replace") as f:
@@ -166,6 +176,7 @@ def main(exec_log, serial_log, system_map, out, workload="insns"):
                 if not nest and any(lo <= pc < hi for lo, hi in callers):
                     windows[win[0]].append(win[1])
                     interrupted[win[0]] += win[4]
+                    mapped[win[0]].append((win[5], win[6]))
                     del open_windows[cpu]
                 elif win[3] > MAX_BLOCKS:
                     del open_windows[cpu]
@@ -179,10 +190,14 @@ def main(exec_log, serial_log, system_map, out, workload="insns"):
                         nest.append(False)
                     if True not in nest:
                         win[1].append(pc)
+                        if pc == insert_page:
+                            win[5] += 1
+                        elif pc == switch_to:
+                            win[6] = 1
                     if k == KERNEL_RETURN and nest:
                         nest.pop()
             if pc in entries and cpu not in open_windows:
-                open_windows[cpu] = [entries[pc], [pc], [], 1, 0]
+                open_windows[cpu] = [entries[pc], [pc], [], 1, 0, 0, 0]
     if syms is None:
         sys.exit("insn_profile: the guest never printed its module symbols")
 
@@ -215,7 +230,15 @@ def main(exec_log, serial_log, system_map, out, workload="insns"):
         every[ep] = {fn: round(n / len(typical), 1) for fn, n in by_fn.most_common()}
         rec = {"workload": workload, "who": ep, "median": med,
                "blocks": statistics.median(len(w) for w in calls), "calls": len(calls),
-               "interrupted": interrupted[ep], "top": top}
+               "interrupted": interrupted[ep],
+               "slept": sum(slept for _, slept in mapped[ep]), "top": top}
+        # Per page mapped, over the awake calls that mapped the usual number.
+        awake = [(n, k) for n, (k, slept) in zip(insns, mapped[ep]) if k and not slept]
+        if awake:
+            usual = collections.Counter(k for _, k in awake).most_common(1)[0][0]
+            rec["pages_per_call"] = usual
+            rec["per_installed_page"] = statistics.median(n / k for n, k in awake
+                                                          if k == usual)
         lines.append("# BENCH " + json.dumps(rec))
     # Every callee of a typical call, for a closer look: OUT.callees.json.
     with open(out + ".callees.json", "w") as f:
