@@ -196,7 +196,7 @@ impl VmaCache {
             // since, so it is still in the tree, unchanged, and valid while
             // `mmap` is held (borrowed for the result).
             let vma = unsafe { VmaRef::from_raw(self.vma) };
-            if vma.start() <= addr && addr < vma.end() {
+            if vma.contains(addr) {
                 return (Some(vma), true);
             }
         }
@@ -246,6 +246,11 @@ impl VmaRef {
     pub(crate) fn end(&self) -> usize {
         // SAFETY: as in `start`.
         unsafe { (*self.as_raw()).__bindgen_anon_1.__bindgen_anon_1.vm_end }
+    }
+
+    /// Whether `addr` lies inside the VMA.
+    pub(crate) fn contains(&self, addr: usize) -> bool {
+        self.start() <= addr && addr < self.end()
     }
 
     /// The VMA's offset into its file, in pages (binder: 0 at mmap; a

@@ -489,7 +489,7 @@ impl PageRange {
         let slot = self.slot(index).ok_or(EINVAL)?;
         let addr = self.start + index * PAGE_SIZE;
         let vma = match *last_vma {
-            Some(vma) if vma.start() <= addr && addr < vma.end() => Some(vma),
+            Some(vma) if vma.contains(addr) => Some(vma),
             _ => mmap
                 .vma_lookup(addr)
                 .filter(|vma| self.identity.matches(vma)),
