@@ -72,8 +72,9 @@ struct binder_buffer {
 /**
  * struct binder_lru_page - one page slot of a process's binder mapping
  * @lru:      entry in binder_freelist while installed and unused
- * @page_ptr: the installed page, or NULL; published with release and
- *            read with acquire
+ * @page_ptr: the installed page, or NULL; written with release and read
+ *            with acquire. Bit 0 is a tag of the Rust allocator (the page
+ *            is ready: mapped); test the field only against NULL
  * @alloc:    the allocator this slot belongs to
  */
 struct binder_lru_page {

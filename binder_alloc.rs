@@ -39,7 +39,7 @@ use kernel::page::PAGE_SIZE;
 use kernel::prelude::*;
 use kernel::sync::Arc;
 use lock::TryMutex;
-use mm::{VmaCache, VmaRef};
+use mm::VmaRef;
 use page_range::{copy, InstallMode, MappedSet, MappingIdentity, PageRange};
 use range_alloc::{AllocError, Buffer, Ranges, Reservation};
 
@@ -75,8 +75,6 @@ pub(crate) struct Inner {
     pages_high: usize,
     /// Page-fault mode: pages a fault may have mapped (page_range.rs).
     pub(crate) mapped: MappedSet,
-    /// The VMA the shrinker last zapped through (page_range.rs).
-    pub(crate) vma_cache: VmaCache,
 }
 
 /// The Rust-owned state of one allocator, created at mmap.
@@ -273,7 +271,6 @@ fn mmap_setup(
                 ranges,
                 pages_high: 0,
                 mapped,
-                vma_cache: VmaCache::new(),
             }),
             pages,
             reclaimers: AtomicUsize::new(0),

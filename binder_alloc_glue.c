@@ -319,6 +319,13 @@ void binder_glue_mmap_read_unlock(struct mm_struct *mm)
 	mmap_read_unlock(mm);
 }
 
+/* Returns once every hold of the mmap lock that began before has ended. */
+void binder_glue_mmap_wait_for_readers(struct mm_struct *mm)
+{
+	mmap_write_lock(mm);
+	mmap_write_unlock(mm);
+}
+
 struct vm_area_struct *binder_glue_vma_lookup(struct mm_struct *mm,
 					      unsigned long addr)
 {
@@ -411,6 +418,7 @@ void binder_glue_put_page(struct page *page)
  */
 bool binder_alloc_test_fail_page_alloc;
 int binder_alloc_test_insert_error;
+struct task_struct *binder_alloc_test_insert_error_task;
 #endif
 
 struct page *binder_glue_alloc_zeroed_page(void)
@@ -427,8 +435,9 @@ int binder_glue_vm_insert_page(struct vm_area_struct *vma, unsigned long addr,
 {
 #ifdef BINDER_ALLOC_KUNIT
 	int err = READ_ONCE(binder_alloc_test_insert_error);
+	struct task_struct *task = READ_ONCE(binder_alloc_test_insert_error_task);
 
-	if (err)
+	if (err && (!task || task == current))
 		return err;
 #endif
 	return vm_insert_page(vma, addr, page);
@@ -591,7 +600,7 @@ static int binder_alloc_stats_show(struct seq_file *m, void *unused)
 	static const char *const names[] = {
 		"pages_installed", "install_races_recovered",
 		"pages_reclaimed", "install_errors", "pages_freed_unmapped",
-		"install_retries", "install_splits_repaired",
+		"install_retries", "install_stale_ptes_replaced",
 		"faults", "fault_pages_mapped", "reclaims_without_zap",
 		"reclaim_vma_reused",
 	};

@@ -48,6 +48,7 @@ void binder_glue_mmdrop(struct mm_struct *mm);
 void binder_glue_mmap_read_lock(struct mm_struct *mm);
 bool binder_glue_mmap_read_trylock(struct mm_struct *mm);
 void binder_glue_mmap_read_unlock(struct mm_struct *mm);
+void binder_glue_mmap_wait_for_readers(struct mm_struct *mm);
 struct vm_area_struct *binder_glue_vma_lookup(struct mm_struct *mm,
 					      unsigned long addr);
 u64 binder_glue_mmap_write_stamp(struct mm_struct *mm);
@@ -62,6 +63,8 @@ int binder_glue_vm_insert_page(struct vm_area_struct *vma, unsigned long addr,
 #ifdef BINDER_ALLOC_KUNIT
 extern bool binder_alloc_test_fail_page_alloc;
 extern int binder_alloc_test_insert_error;
+/* Only this task's inserts fail (NULL: every task's). */
+extern struct task_struct *binder_alloc_test_insert_error_task;
 #endif
 void binder_glue_memcpy_to_page(struct page *page, size_t offset,
 				const void *src, size_t len);

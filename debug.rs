@@ -171,9 +171,9 @@ pub(crate) enum Counter {
     /// vm_insert_page() put one of our pages into a mapping.
     PagesInstalled,
     /// An installer lost the race for a page and uses the winner's: found
-    /// it published when checking again under the mmap lock, or met -EBUSY
-    /// and adopted it (eager mode), or found the slot filled when
-    /// publishing (page-fault mode).
+    /// the slot claimed or ready when checking again under the mmap lock
+    /// (eager mode), or found the slot filled when publishing (page-fault
+    /// mode).
     InstallRacesRecovered,
     /// The shrinker freed an unused page.
     PagesReclaimed,
@@ -184,13 +184,15 @@ pub(crate) enum Counter {
     /// (unmapped, moved, replaced). Any PTE of the page elsewhere holds
     /// its own reference.
     PagesFreedUnmapped,
-    /// An installer met -EBUSY, but the PTE was zapped before it could
-    /// take the page mapped there, and it inserted again.
+    /// An installer inserted again: it met -EBUSY but the PTE was zapped
+    /// before it could look at the page mapped there, or the claim it
+    /// mapped was withdrawn after the claimer's insert failed.
     InstallRetries,
-    /// An installer's page was mapped but the slot already held another
-    /// (whose PTE the receiver had zapped): it zapped its page and mapped
-    /// the slot's.
-    InstallSplitsRepaired,
+    /// An installer met -EBUSY and found a page mapped there that the slot
+    /// does not hold (left in the page table while the slot was empty; no
+    /// known path does that, the check is defensive): it zapped it and
+    /// mapped the slot's.
+    InstallStalePtesReplaced,
     /// Page-fault mode: the receiver faulted on its binder mapping.
     Faults,
     /// Page-fault mode: a fault mapped the slot's page.

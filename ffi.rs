@@ -164,6 +164,7 @@ extern "C" {
     pub(crate) fn binder_glue_mmap_read_lock(mm: *mut bindings::mm_struct);
     pub(crate) fn binder_glue_mmap_read_trylock(mm: *mut bindings::mm_struct) -> bool;
     pub(crate) fn binder_glue_mmap_read_unlock(mm: *mut bindings::mm_struct);
+    pub(crate) fn binder_glue_mmap_wait_for_readers(mm: *mut bindings::mm_struct);
     pub(crate) fn binder_glue_vma_lookup(
         mm: *mut bindings::mm_struct,
         addr: c_ulong,

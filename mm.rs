@@ -17,6 +17,7 @@
 use crate::ffi;
 use core::marker::PhantomData;
 use core::ptr::NonNull;
+use core::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
 use kernel::bindings;
 use kernel::error::to_result;
 use kernel::ffi::c_void;
@@ -79,6 +80,14 @@ impl<'a> MmWithUser<'a> {
             mm: self.mm,
             _not_send: PhantomData,
         }
+    }
+
+    /// Waits until every hold of the mmap lock that began before the call
+    /// has ended (takes and releases it in write mode); may sleep. Must
+    /// not be called with the lock held.
+    pub(crate) fn wait_for_readers(&self) {
+        // SAFETY: the user reference keeps the mm and its lock alive.
+        unsafe { ffi::binder_glue_mmap_wait_for_readers(self.mm.as_raw()) };
     }
 
     /// Takes the mmap lock in read mode if that needs no waiting.
@@ -154,48 +163,58 @@ impl Drop for MmapReadGuard<'_> {
 /// held the lock since (VMAs are added, changed and freed only by
 /// writers) and the cache is young (see `binder_glue_mmap_write_stamp`).
 ///
+/// Lock-free: every access happens under a hold of the mmap lock for
+/// read, by installers and the shrinker at once. A store writes `mm` and
+/// `vma` (relaxed), then `stamp` (release); a lookup loads `stamp`
+/// (acquire), then `mm` and `vma`. Stores made while no writer held the
+/// lock carry that interval's stamp, and all of them found VMAs valid for
+/// the whole interval; a store of an earlier interval happened before the
+/// writer that ended it, so a lookup sees it (and its stamp) or something
+/// newer. A lookup that sees the current stamp therefore sees a `mm` and
+/// `vma` stored in the current interval (maybe by another store of it).
+///
 /// # Invariants
 ///
-/// If `stamp` is non-zero, `vma` was a VMA of `mm`, satisfying the filter
-/// of the lookup that stored it, under a hold of `mm`'s mmap lock whose
-/// write stamp was `stamp`.
+/// If a lookup under a hold with write stamp `s != 0` loads `stamp == s`
+/// (acquire), the `mm` and `vma` it loads next were stored together under
+/// a hold with stamp `s`: `vma` was then a VMA of `mm` that satisfied the
+/// filter of that lookup.
 pub(crate) struct VmaCache {
-    mm: *mut bindings::mm_struct,
-    vma: *mut bindings::vm_area_struct,
-    stamp: u64,
+    mm: AtomicPtr<bindings::mm_struct>,
+    vma: AtomicPtr<bindings::vm_area_struct>,
+    stamp: AtomicU64,
 }
-
-// SAFETY: the pointers are only dereferenced under the mmap lock of `mm`,
-// after the stamp showed them valid, from whichever task holds the lock.
-unsafe impl Send for VmaCache {}
 
 impl VmaCache {
     pub(crate) const fn new() -> Self {
         // INVARIANT: a zero stamp asserts nothing.
         Self {
-            mm: core::ptr::null_mut(),
-            vma: core::ptr::null_mut(),
-            stamp: 0,
+            mm: AtomicPtr::new(core::ptr::null_mut()),
+            vma: AtomicPtr::new(core::ptr::null_mut()),
+            stamp: AtomicU64::new(0),
         }
     }
 
     /// `mmap.vma_lookup(addr).filter(keep)`, from the cache when it can
     /// (then the flag is true). `keep` may only read VMA fields that change
     /// under the mmap write lock alone (vm_ops, vm_private_data): a cached
-    /// VMA passed it.
+    /// VMA passed it. Every lookup of one cache must use the same `keep`.
     pub(crate) fn lookup<'g>(
-        &mut self,
+        &self,
         mmap: &'g MmapReadGuard<'_>,
         addr: usize,
         keep: impl FnOnce(&VmaRef) -> bool,
     ) -> (Option<&'g VmaRef>, bool) {
         let now = mmap.write_stamp();
-        if now != 0 && now == self.stamp && self.mm == mmap.mm.as_raw() {
-            // SAFETY: `vma` was a VMA of this mm under an earlier hold with
-            // this stamp (type invariant); the same stamp means no writer
+        if now != 0
+            && self.stamp.load(Ordering::Acquire) == now
+            && self.mm.load(Ordering::Relaxed) == mmap.mm.as_raw()
+        {
+            // SAFETY: by the type invariant `vma` was a VMA of this mm
+            // under a hold with this stamp; the same stamp means no writer
             // since, so it is still in the tree, unchanged, and valid while
             // `mmap` is held (borrowed for the result).
-            let vma = unsafe { VmaRef::from_raw(self.vma) };
+            let vma = unsafe { VmaRef::from_raw(self.vma.load(Ordering::Relaxed)) };
             if vma.contains(addr) {
                 return (Some(vma), true);
             }
@@ -203,13 +222,13 @@ impl VmaCache {
         let Some(vma) = mmap.vma_lookup(addr).filter(|vma| keep(vma)) else {
             return (None, false);
         };
-        // INVARIANT: found under this hold of the lock, which has stamp
-        // `now`, and it passed `keep`.
-        *self = Self {
-            mm: mmap.mm.as_raw(),
-            vma: vma.as_raw(),
-            stamp: now,
-        };
+        if now != 0 {
+            // INVARIANT: found under this hold of the lock, which has stamp
+            // `now`, and it passed `keep`; the stamp is stored last.
+            self.mm.store(mmap.mm.as_raw(), Ordering::Relaxed);
+            self.vma.store(vma.as_raw(), Ordering::Relaxed);
+            self.stamp.store(now, Ordering::Release);
+        }
         (Some(vma), false)
     }
 }
@@ -279,15 +298,9 @@ impl VmaRef {
         unsafe { (*self.as_raw()).vm_private_data.cast_const() }
     }
 
-    /// Maps `page` at `addr` (which must be inside this VMA). Errors are
+    /// Maps `page`, which somebody else owns, at `addr` (which must be
+    /// inside this VMA); the PTE takes a reference of its own. Errors are
     /// those of vm_insert_page(); -EBUSY means a page is already mapped.
-    pub(crate) fn vm_insert_page(&self, addr: usize, page: &OwnedPage) -> Result {
-        // SAFETY: `page` is a valid order-0 page that we own for the call.
-        unsafe { self.vm_insert_borrowed_page(addr, page.page) }
-    }
-
-    /// As [`VmaRef::vm_insert_page`], for a page owned by somebody else;
-    /// the PTE takes a reference of its own.
     ///
     /// # Safety
     ///

@@ -23,29 +23,44 @@
 //!   (up to INSTALL_BATCH pages per acquisition).
 //! - The shrinker empties a slot and zaps the user PTE while holding the
 //!   allocator mutex, so an installer that finds a slot empty never meets
-//!   a stale PTE of a page being freed: a page mapped in our VMA at a
-//!   slot's address while the slot is in use was put there by one of its
-//!   installers.
+//!   a stale PTE of a page being freed. (It frees without a zap only once
+//!   our mapping is gone from the address; should a PTE of a page the
+//!   slot does not hold still turn up, installers replace it, see below.)
 //! - The receiver can zap its own PTEs at any moment under the mmap lock
 //!   in read mode (MADV_DONTNEED, the OOM reaper), so "the PTE is empty"
 //!   does not mean "the slot is empty". The slot is what the kernel writes
 //!   through; the PTE must never map another page of ours. Hence:
-//!   - `page_ptr` goes from NULL to a page only by compare-and-exchange
-//!     (release; read with acquire), under the mmap read lock, and is
-//!     checked again under it before each insert;
-//!   - an installer whose insert succeeded but whose publish finds another
-//!     page in the slot (the receiver zapped that page's PTE in between)
-//!     zaps its own page from the PTE and maps the slot's page instead;
-//!   - an installer whose insert met -EBUSY takes the mapped page with
-//!     get_user_pages_remote() and publishes it if the slot is still
-//!     empty (its allocation reference passes to the slot: the installer
-//!     that mapped it finds it published and keeps its reference there);
-//!     if the PTE was zapped before the lookup, it tries again;
-//!   - so when installers are done, a PTE maps the slot's page or nothing
-//!     (then the receiver gets SIGBUS, as with the C allocator after it
-//!     zapped its own mapping), and every page reference is owned: the
-//!     slot's allocation reference, one per PTE (vm_insert_page takes its
-//!     own), and transient ones of installers and GUP, dropped by them.
+//!   - a slot is claimed before its page is mapped: an installer that
+//!     finds it empty puts its page there by compare-and-exchange (under
+//!     the mmap read lock), and from then on every installer of the slot
+//!     inserts the slot's page, never its own. So a PTE at a slot's
+//!     address shows the slot's page or nothing, at every moment;
+//!   - the page is *ready* (tag bit `READY` in `page_ptr`) once an insert
+//!     of it succeeded, or met -EBUSY and get_user_pages_remote() found
+//!     that very page mapped (the reference GUP took is dropped). Only a
+//!     ready page lets a sender skip the slot: a claimed page may not be
+//!     mapped yet. Copies go through the slot, whose page stays while the
+//!     buffer is allocated;
+//!   - -EBUSY with another page in the PTE means a page left in the
+//!     VMA's page table while the slot was empty (no known path leaves
+//!     one: a mapping moved away by mremap is closed for us for good; the
+//!     check is defensive): it is zapped and the slot's page inserted.
+//!     -EBUSY and then nothing mapped means the receiver zapped it in
+//!     between: insert again;
+//!   - an insert error (or a PTE zapped every time) fails the install; the
+//!     claimer then withdraws its claim by compare-and-exchange, unless
+//!     another installer made the page ready meanwhile. Installers that
+//!     read the claimed page may still insert it: they find the slot
+//!     changed when they mark it ready, and zap their PTE. The claimer
+//!     frees the page only after a round trip through the mmap lock in
+//!     write mode, when every hold of the read lock that could have seen
+//!     the claim has ended;
+//!   - so when installers are done, a slot is empty or holds a ready page,
+//!     the receiver reads what the kernel wrote or gets SIGBUS (as with
+//!     the C allocator after it zapped its own mapping), and every page
+//!     reference is owned: the slot's allocation reference, one per PTE
+//!     (vm_insert_page takes its own), and transient ones of GUP, dropped
+//!     at once.
 //! - Page-fault mode (chosen per mapping at mmap): the slot is the one
 //!   truth and a PTE is a copy of it. Senders only publish pages in slots
 //!   (compare-and-exchange, no mm, no mmap lock); the receiver's own fault
@@ -63,10 +78,11 @@
 //!   is inserted into it or zapped from it. A VMA found is used again
 //!   without a new look-up only where it provably still is that VMA: for
 //!   the next pages of one install batch (same hold of the mmap lock),
-//!   and by the shrinker for its next reclaim of the same allocator
-//!   (`VmaCache`, under the allocator mutex) while the receiver's mmap
-//!   lock has had no writer since and the entry is under two seconds old
-//!   (mm.rs); in both cases only for an address inside the VMA.
+//!   and by later installers and reclaims of the same allocator
+//!   (`VmaCache`, lock-free, read and written under the mmap read lock)
+//!   while the receiver's mmap lock has had no writer since and the entry
+//!   is under two seconds old (mm.rs); always only for an address inside
+//!   the VMA.
 //! - Freeing a page without a zap is safe because every PTE holds its own
 //!   page reference: the slot's reference going away never frees a page
 //!   that some page table still maps. Such a PTE can outlive our view of
@@ -90,7 +106,8 @@
 use crate::debug::{self, alloc_err, test_hook, trace, Counter, Site};
 use crate::ffi::{self, binder_alloc, binder_lru_page};
 use crate::lru::{self, IsolateCtx};
-use crate::mm::{Mm, MmapReadGuard, OwnedPage, VmaRef};
+use crate::mm::{Mm, MmapReadGuard, OwnedPage, VmaCache, VmaRef};
+use core::mem::MaybeUninit;
 use core::ptr::{addr_of_mut, NonNull};
 use core::sync::atomic::{AtomicPtr, Ordering};
 use kernel::bindings;
@@ -102,9 +119,84 @@ use kernel::prelude::*;
 /// pages of a 64 KiB buffer).
 const INSTALL_BATCH: usize = 16;
 
-/// Inserts one installer tries for a page whose PTE the receiver keeps
+/// Rounds one installer makes for a page whose PTE the receiver keeps
 /// zapping between an -EBUSY and the lookup of the page mapped there.
 const INSERT_ATTEMPTS: usize = 8;
+
+/// Tag bit in a slot's `page_ptr`: the page is ready for the buffers that
+/// use it (eager mode: an installer mapped it; page-fault mode: always).
+/// Without it the page is only claimed: the PTE may not show it yet.
+/// `struct page` is far more than 2-byte aligned, so bit 0 is free; C code
+/// only ever tests `page_ptr` against NULL (the kernel's selftest).
+const READY: usize = 1;
+
+/// The pages of one install batch, with the slot index of each: a small
+/// array of which only the entries used are written and dropped (an array
+/// of `Option`s costs a store and a test for each of its entries).
+///
+/// # Invariants
+///
+/// Entries `taken..len` are initialised and owned by the batch; entries
+/// before `taken` were moved out by the iterator; `len <= INSTALL_BATCH`.
+struct PageBatch {
+    entries: [MaybeUninit<(usize, OwnedPage)>; INSTALL_BATCH],
+    len: usize,
+    taken: usize,
+}
+
+impl PageBatch {
+    fn new() -> Self {
+        // INVARIANT: no entry is initialised, none is owned.
+        Self {
+            entries: [const { MaybeUninit::uninit() }; INSTALL_BATCH],
+            len: 0,
+            taken: 0,
+        }
+    }
+
+    fn is_full(&self) -> bool {
+        self.len == INSTALL_BATCH
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len == self.taken
+    }
+
+    /// Adds the page for slot `index`; callers check [`Self::is_full`]
+    /// first (a page that does not fit would be freed here).
+    fn push(&mut self, index: usize, page: OwnedPage) {
+        if let Some(entry) = self.entries.get_mut(self.len) {
+            entry.write((index, page));
+            // INVARIANT: the entry at the old `len` is now initialised.
+            self.len += 1;
+        }
+    }
+}
+
+impl Iterator for PageBatch {
+    type Item = (usize, OwnedPage);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.taken == self.len {
+            return None;
+        }
+        // SAFETY: `taken < len`: the entry is initialised and owned by us
+        // (type invariant); advancing `taken` moves it out exactly once.
+        let entry = unsafe { self.entries.get_unchecked(self.taken).assume_init_read() };
+        self.taken += 1;
+        Some(entry)
+    }
+}
+
+impl Drop for PageBatch {
+    fn drop(&mut self) {
+        for entry in &mut self.entries[self.taken..self.len] {
+            // SAFETY: entries `taken..len` are initialised and still owned
+            // (type invariant), and dropped only here.
+            unsafe { entry.assume_init_drop() };
+        }
+    }
+}
 
 /// Identity of a process's binder mapping, recorded at mmap time.
 ///
@@ -199,6 +291,8 @@ pub(crate) struct PageRange {
     start: usize,
     identity: MappingIdentity,
     mode: InstallMode,
+    /// The VMA an installer or the shrinker last found (mm.rs).
+    vma_cache: VmaCache,
 }
 
 // SAFETY: the slots are shared with C code under the locking rules in the
@@ -231,6 +325,7 @@ impl PageRange {
             start,
             identity,
             mode,
+            vma_cache: VmaCache::new(),
         })
     }
 
@@ -255,10 +350,23 @@ impl PageRange {
         unsafe { addr_of_mut!((*slot).lru) }
     }
 
-    /// The installed page of slot `index` (acquire: pairs with publish).
+    /// The page in slot `index` (acquire: pairs with the claim), ready
+    /// or not.
     pub(crate) fn installed(&self, index: usize) -> Option<NonNull<bindings::page>> {
         let slot = self.slot(index)?;
-        NonNull::new(Self::page_ptr(slot).load(Ordering::Acquire))
+        Self::page_of(Self::page_ptr(slot).load(Ordering::Acquire))
+    }
+
+    /// The page a slot's `page_ptr` value names, without the tag.
+    fn page_of(word: *mut bindings::page) -> Option<NonNull<bindings::page>> {
+        NonNull::new((word as usize & !READY) as *mut bindings::page)
+    }
+
+    /// Whether slot `index` holds a page ready for the buffers that use
+    /// it: mapped by an installer (eager mode) or published for faults.
+    fn ready(&self, index: usize) -> bool {
+        self.slot(index)
+            .is_some_and(|slot| Self::page_ptr(slot).load(Ordering::Acquire) as usize & READY != 0)
     }
 
     fn alloc_ptr(&self) -> *mut binder_alloc {
@@ -336,16 +444,13 @@ impl PageRange {
         let last = end.div_ceil(PAGE_SIZE).min(self.count);
         // The common case, a buffer in pages already installed, needs no
         // batch at all.
-        let Some(mut next) = (start / PAGE_SIZE..last).find(|&i| self.installed(i).is_none())
-        else {
+        let Some(mut next) = (start / PAGE_SIZE..last).find(|&i| !self.ready(i)) else {
             return Ok(());
         };
         while next < last {
-            let mut batch: [Option<(usize, OwnedPage)>; INSTALL_BATCH] =
-                [const { None }; INSTALL_BATCH];
-            let mut len = 0;
-            while next < last && len < INSTALL_BATCH {
-                if self.installed(next).is_none() {
+            let mut batch = PageBatch::new();
+            while next < last && !batch.is_full() {
+                if !self.ready(next) {
                     trace!(alloc_page_start, self.alloc_ptr(), next);
                     let Some(page) = OwnedPage::alloc_zeroed() else {
                         alloc_err!(
@@ -356,21 +461,20 @@ impl PageRange {
                         debug::count(Counter::InstallErrors);
                         return Err(ENOMEM);
                     };
-                    batch[len] = Some((next, page));
-                    len += 1;
+                    batch.push(next, page);
                 }
                 next += 1;
             }
-            if len == 0 {
+            if batch.is_empty() {
                 break;
             }
             if self.mode == InstallMode::OnFault {
-                self.publish_batch(&mut batch[..len]);
+                self.publish_batch(&mut batch);
                 continue;
             }
             // Pages the batch did not consume are freed when it goes out
             // of scope, after the mmap lock is released.
-            if let Err(err) = self.insert_batch(&mut batch[..len]) {
+            if let Err(err) = self.insert_batch(&mut batch) {
                 debug::count(Counter::InstallErrors);
                 return Err(err);
             }
@@ -380,27 +484,27 @@ impl PageRange {
 
     /// Page-fault mode: puts allocated pages in their slots, touching no
     /// mm. A page whose slot another installer filled first is freed.
-    fn publish_batch(&self, batch: &mut [Option<(usize, OwnedPage)>]) {
+    fn publish_batch(&self, batch: &mut PageBatch) {
         #[cfg(binder_alloc_test)]
         // SAFETY: FFI call; sleeps only when the test knob is set.
         unsafe {
             ffi::binder_glue_test_install_delay()
         };
-        for entry in batch.iter_mut() {
-            let Some((index, page)) = entry.take() else {
-                continue;
-            };
+        for (index, page) in batch {
             let Some(slot) = self.slot(index) else {
                 continue;
             };
+            // Ready at once: the receiver's faults map it.
             let published = Self::page_ptr(slot).compare_exchange(
                 core::ptr::null_mut(),
-                page.as_raw(),
+                (page.as_raw() as usize | READY) as *mut bindings::page,
                 Ordering::AcqRel,
                 Ordering::Acquire,
             );
             if published.is_ok() {
-                self.keep_published(page);
+                // INVARIANT: the slot owns the page's allocation reference.
+                let _ = page.into_raw();
+                debug::count(Counter::PagesInstalled);
             } else {
                 // Another sender filled the slot first: ours is freed.
                 debug::count(Counter::InstallRacesRecovered);
@@ -447,7 +551,7 @@ impl PageRange {
     }
 
     /// Inserts allocated pages under one mmap read lock.
-    fn insert_batch(&self, batch: &mut [Option<(usize, OwnedPage)>]) -> Result {
+    fn insert_batch(&self, batch: &mut PageBatch) -> Result {
         #[cfg(binder_alloc_test)]
         // SAFETY: FFI call; sleeps only when the test knob is set.
         unsafe {
@@ -458,41 +562,55 @@ impl PageRange {
         // deferred_release, which cannot run while a buffer is allocated.
         let mm = unsafe { Mm::from_raw((*self.alloc_ptr()).mm) };
         let mm = mm.mmget_not_zero().ok_or(ESRCH)?;
-        let mmap = mm.mmap_read_lock();
-        // The VMA of the previous page: a batch is one range of addresses,
-        // which the mapping's one VMA usually covers whole.
-        let mut last_vma = None;
-        for entry in batch.iter_mut() {
-            let Some((index, page)) = entry.take() else {
-                continue;
-            };
-            self.insert_page(&mmap, &mut last_vma, index, page)?;
-            trace!(alloc_page_end, self.alloc_ptr(), index);
+        let mut withdrawn = None;
+        let result = {
+            let mmap = mm.mmap_read_lock();
+            // The VMA of the previous page: a batch is one range of
+            // addresses, which the mapping's one VMA usually covers whole.
+            let mut last_vma = None;
+            batch.try_for_each(|(index, page)| {
+                self.insert_page(&mmap, &mut last_vma, index, page, &mut withdrawn)?;
+                trace!(alloc_page_end, self.alloc_ptr(), index);
+                Ok(())
+            })
+        };
+        if let Some(page) = withdrawn {
+            // Other installers may have read the page from the slot before
+            // we withdrew it, and use it under their own hold of the read
+            // lock (they find it withdrawn when they mark it ready). A
+            // writer's turn comes only after every such hold has ended.
+            mm.wait_for_readers();
+            drop(page);
         }
-        Ok(())
+        result
     }
 
-    /// Makes slot `index` hold a page, inserting `page` into the VMA found
-    /// at its address if it is still our mapping and the slot still empty
-    /// (the protocol is in the module documentation). Called with the mmap
-    /// lock held for read; `page` is freed if the slot ends up with another.
-    /// `last_vma` is the VMA found for an earlier page under the same hold
-    /// of the lock, if any: used again if it covers this page's address
-    /// (under one hold VMAs stay as they are), and updated.
+    /// Makes slot `index` hold a page that the PTE at its address maps
+    /// (the protocol is in the module documentation), claiming the slot
+    /// with `page` if it is empty. Called with the mmap lock held for read.
+    /// `page` is freed if the slot ends up with another. `last_vma` is the
+    /// VMA found for an earlier page under the same hold of the lock, if
+    /// any: used again if it covers this page's address (under one hold
+    /// VMAs stay as they are), and updated. On an error after our claim,
+    /// the claim is withdrawn and the page left in `withdrawn`, to be freed
+    /// once every other reader of the mmap lock is done.
     fn insert_page<'g>(
         &self,
         mmap: &'g MmapReadGuard<'_>,
         last_vma: &mut Option<&'g VmaRef>,
         index: usize,
         page: OwnedPage,
+        withdrawn: &mut Option<OwnedPage>,
     ) -> Result {
         let slot = self.slot(index).ok_or(EINVAL)?;
         let addr = self.start + index * PAGE_SIZE;
         let vma = match *last_vma {
             Some(vma) if vma.contains(addr) => Some(vma),
-            _ => mmap
-                .vma_lookup(addr)
-                .filter(|vma| self.identity.matches(vma)),
+            _ => {
+                self.vma_cache
+                    .lookup(mmap, addr, |vma| self.identity.matches(vma))
+                    .0
+            }
         };
         *last_vma = vma;
         let Some(vma) = vma.filter(|_| self.is_mapped()) else {
@@ -504,127 +622,181 @@ impl PageRange {
             );
             return Err(ESRCH);
         };
-        let page_ptr = Self::page_ptr(slot);
+        let word = Self::page_ptr(slot);
+        let mut page = Some(page);
+        // The page we claimed the slot with, while the claim stands.
+        let mut our_claim: Option<NonNull<bindings::page>> = None;
+        let mut lost_race = false;
 
-        for _ in 0..INSERT_ATTEMPTS {
-            // Another installer published since our unlocked look: it won.
-            if !page_ptr.load(Ordering::Acquire).is_null() {
-                debug::count(Counter::InstallRacesRecovered);
-                return Ok(());
-            }
-            test_hook!(BeforeInsert, self.alloc_ptr(), index, page.as_raw().cast());
-            match vma.vm_insert_page(addr, &page) {
-                Ok(()) => {
-                    test_hook!(AfterInsert, self.alloc_ptr(), index, page.as_raw().cast());
-                    self.publish_inserted(vma, addr, page_ptr, page);
+        let err = 'attempts: {
+            for _ in 0..INSERT_ATTEMPTS {
+                let current = word.load(Ordering::Acquire);
+                if current as usize & READY != 0 {
+                    // Another installer mapped the slot's page.
+                    if !lost_race && our_claim.is_none() {
+                        debug::count(Counter::InstallRacesRecovered);
+                    }
                     return Ok(());
                 }
-                Err(err) if err == EBUSY => {
-                    test_hook!(AfterBusy, self.alloc_ptr(), index, page.as_raw().cast());
-                    if Self::adopt_mapped(mmap, addr, page_ptr) {
-                        return Ok(());
+                let claimed = match NonNull::new(current) {
+                    Some(claimed) => claimed,
+                    None => {
+                        // The slot is empty: claim it with our page. (We
+                        // still have it: a claim of ours stands until we
+                        // return; the allocation is only a fallback.)
+                        let Some(own) = page.take().or_else(OwnedPage::alloc_zeroed) else {
+                            break 'attempts ENOMEM;
+                        };
+                        match word.compare_exchange(
+                            core::ptr::null_mut(),
+                            own.as_raw(),
+                            Ordering::AcqRel,
+                            Ordering::Acquire,
+                        ) {
+                            Ok(_) => {
+                                // INVARIANT: the slot owns the allocation
+                                // reference.
+                                let claimed = own.into_raw();
+                                our_claim = Some(claimed);
+                                claimed
+                            }
+                            Err(_) => {
+                                // Claimed by another installer since our
+                                // load: look again.
+                                page = Some(own);
+                                continue;
+                            }
+                        }
                     }
-                    // The receiver zapped the PTE before we could look at
-                    // it: the slot is still empty, try again.
-                    debug::count(Counter::InstallRetries);
+                };
+                if our_claim != Some(claimed) {
+                    our_claim = None;
+                    if !lost_race {
+                        lost_race = true;
+                        debug::count(Counter::InstallRacesRecovered);
+                    }
                 }
-                Err(err) => {
-                    alloc_err!(
-                        Site::InsertFailed,
-                        "%d: %s failed to insert page at offset %lx with %d\n",
-                        self.pid(),
-                        kernel::c_str!("binder_install_single_page").as_char_ptr(),
-                        (index * PAGE_SIZE) as kernel::ffi::c_ulong,
-                        err.to_errno()
-                    );
-                    return Err(err);
+                test_hook!(
+                    BeforeInsert,
+                    self.alloc_ptr(),
+                    index,
+                    claimed.as_ptr().cast()
+                );
+                // SAFETY: the claimed page stays allocated while we hold the
+                // mmap read lock: the slot's owner frees it only after it
+                // left the slot and every reader that could have seen it
+                // there released the lock (`withdrawn`, reclaim of a slot
+                // no installer uses).
+                match unsafe { vma.vm_insert_borrowed_page(addr, claimed) } {
+                    Ok(()) => {
+                        test_hook!(
+                            AfterInsert,
+                            self.alloc_ptr(),
+                            index,
+                            claimed.as_ptr().cast()
+                        );
+                        debug::count(Counter::PagesInstalled);
+                        if our_claim.is_some() {
+                            // Only the claimer withdraws a claim, and others
+                            // only add the same tag: a plain store will do.
+                            word.store(Self::tagged_ready(claimed), Ordering::Release);
+                            return Ok(());
+                        }
+                        if self.mark_ready(word, claimed) {
+                            return Ok(());
+                        }
+                        // The claimer withdrew the page after a failure:
+                        // our PTE shows a page the slot no longer holds.
+                        vma.zap_page(addr);
+                        debug::count(Counter::InstallRetries);
+                    }
+                    Err(err) if err == EBUSY => {
+                        test_hook!(AfterBusy, self.alloc_ptr(), index, claimed.as_ptr().cast());
+                        match mmap.get_user_page_nofault(addr) {
+                            // Another installer mapped the claimed page.
+                            Some(found) if found.as_raw() == claimed => {
+                                drop(found);
+                                if self.mark_ready(word, claimed) {
+                                    return Ok(());
+                                }
+                                // Withdrawn: that PTE must go too.
+                                vma.zap_page(addr);
+                                debug::count(Counter::InstallRetries);
+                            }
+                            // A page the slot does not hold, left in the
+                            // VMA's page table while the slot was empty (no
+                            // known path does that; defensive). The PTE
+                            // must show the slot's page: replace it.
+                            Some(found) => {
+                                drop(found);
+                                vma.zap_page(addr);
+                                debug::count(Counter::InstallStalePtesReplaced);
+                            }
+                            // The receiver zapped the PTE before we could
+                            // look at it: try again.
+                            None => debug::count(Counter::InstallRetries),
+                        }
+                    }
+                    Err(err) => {
+                        alloc_err!(
+                            Site::InsertFailed,
+                            "%d: %s failed to insert page at offset %lx with %d\n",
+                            self.pid(),
+                            kernel::c_str!("binder_install_single_page").as_char_ptr(),
+                            (index * PAGE_SIZE) as kernel::ffi::c_ulong,
+                            err.to_errno()
+                        );
+                        break 'attempts err;
+                    }
                 }
             }
-        }
-        alloc_err!(
-            Site::InstallUnstable,
-            "%d: page %zu kept being zapped during install\n",
-            self.pid(),
-            index
-        );
-        Err(EAGAIN)
-    }
-
-    /// Publishes `page`, which vm_insert_page() has just mapped at `addr`.
-    fn publish_inserted(
-        &self,
-        vma: &VmaRef,
-        addr: usize,
-        page_ptr: &AtomicPtr<bindings::page>,
-        page: OwnedPage,
-    ) {
-        let raw = page.as_raw();
-        match page_ptr.compare_exchange(
-            core::ptr::null_mut(),
-            raw,
-            Ordering::AcqRel,
-            Ordering::Acquire,
-        ) {
-            // Published by us, or already by an installer that met our
-            // page with -EBUSY and adopted it.
-            Ok(_) => self.keep_published(page),
-            Err(current) if current == raw => self.keep_published(page),
-            Err(current) => {
-                // The slot holds another installer's page, whose PTE the
-                // receiver zapped before our insert: the PTE would show a
-                // page the kernel never writes. Map the slot's page there
-                // instead. -EBUSY means another installer mapped a page
-                // after our zap; it repairs the PTE in turn.
-                vma.zap_page(addr);
-                if let Some(current) = NonNull::new(current) {
-                    // SAFETY: `current` is the slot's page, which stays
-                    // allocated while its buffer is (module documentation).
-                    let _ = unsafe { vma.vm_insert_borrowed_page(addr, current) };
-                }
-                debug::count(Counter::InstallSplitsRepaired);
-                // Our page: the zap dropped the PTE's reference, this
-                // drops the allocation reference.
-                drop(page);
-            }
-        }
-    }
-
-    fn keep_published(&self, page: OwnedPage) {
-        // INVARIANT: the slot owns the page's allocation reference; the
-        // user PTE holds its own.
-        let _ = page.into_raw();
-        debug::count(Counter::PagesInstalled);
-    }
-
-    /// After vm_insert_page() met -EBUSY: takes the page mapped at `addr`
-    /// and publishes it if the slot is still empty. False if the PTE was
-    /// zapped before the lookup and the slot is still empty.
-    fn adopt_mapped(
-        mmap: &MmapReadGuard<'_>,
-        addr: usize,
-        page_ptr: &AtomicPtr<bindings::page>,
-    ) -> bool {
-        let Some(found) = mmap.get_user_page_nofault(addr) else {
-            return !page_ptr.load(Ordering::Acquire).is_null();
+            alloc_err!(
+                Site::InstallUnstable,
+                "%d: page %zu kept being zapped during install\n",
+                self.pid(),
+                index
+            );
+            EAGAIN
         };
-        let raw = found.as_raw().as_ptr();
-        match page_ptr.compare_exchange(
-            core::ptr::null_mut(),
-            raw,
-            Ordering::AcqRel,
-            Ordering::Acquire,
-        ) {
-            // The page's allocation reference belongs to the installer that
-            // mapped it; that installer finds it published and leaves it to
-            // the slot. Either way the reference GUP took is ours to drop.
-            Ok(_) => debug::count(Counter::InstallRacesRecovered),
-            Err(current) if current == raw => debug::count(Counter::InstallRacesRecovered),
-            // The slot holds another page: the one we found belongs to an
-            // installer whose publish fails, and which repairs the PTE.
-            Err(_) => {}
+        // Failed. A claim of ours must not outlive this call unmapped (as
+        // with the C allocator, a failed install leaves the slot empty),
+        // unless another installer mapped the page meanwhile: then the
+        // page is the slot's, and in place.
+        if let Some(claimed) = our_claim {
+            if word
+                .compare_exchange(
+                    claimed.as_ptr(),
+                    core::ptr::null_mut(),
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
+                )
+                .is_err()
+            {
+                return Ok(());
+            }
+            // SAFETY: the slot owned this reference; it is ours again.
+            *withdrawn = Some(unsafe { OwnedPage::from_raw(claimed) });
         }
-        drop(found);
-        true
+        Err(err)
+    }
+
+    /// `page_ptr`'s value for `page`, ready.
+    fn tagged_ready(page: NonNull<bindings::page>) -> *mut bindings::page {
+        (page.as_ptr() as usize | READY) as *mut bindings::page
+    }
+
+    /// Marks the slot's claimed page `claimed` ready (an installer mapped
+    /// it). False if the claim was withdrawn meanwhile.
+    fn mark_ready(
+        &self,
+        word: &AtomicPtr<bindings::page>,
+        claimed: NonNull<bindings::page>,
+    ) -> bool {
+        let ready = Self::tagged_ready(claimed);
+        match word.compare_exchange(claimed.as_ptr(), ready, Ordering::AcqRel, Ordering::Acquire) {
+            Ok(_) => true,
+            Err(current) => current == ready,
+        }
     }
 
     /// Whether the mapping still exists (vma_close clears it; both sides
@@ -679,7 +851,7 @@ impl PageRange {
         for index in 0..self.count {
             let Some(slot) = self.slot(index) else { break };
             let Some(page) =
-                NonNull::new(Self::page_ptr(slot).swap(core::ptr::null_mut(), Ordering::AcqRel))
+                Self::page_of(Self::page_ptr(slot).swap(core::ptr::null_mut(), Ordering::AcqRel))
             else {
                 continue;
             };
@@ -840,7 +1012,7 @@ fn reclaim_slot<const ON_FAULT: bool>(
     // lock has had no writer since (VmaCache).
     let vma = match &mmap {
         Some(mmap) => {
-            let (vma, reused) = guard
+            let (vma, reused) = pages
                 .vma_cache
                 .lookup(mmap, addr, |vma| pages.identity.matches(vma));
             if reused {
@@ -854,7 +1026,7 @@ fn reclaim_slot<const ON_FAULT: bool>(
     trace!(unmap_kernel_start, alloc, index);
     let page = PageRange::page_ptr(slot).swap(core::ptr::null_mut(), Ordering::AcqRel);
     trace!(unmap_kernel_end, alloc, index);
-    let Some(page) = NonNull::new(page) else {
+    let Some(page) = PageRange::page_of(page) else {
         // Unreachable by the invariants: LRU slots are installed.
         return ffi::LRU_SKIP;
     };

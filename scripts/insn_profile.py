@@ -239,6 +239,15 @@ def main(exec_log, serial_log, system_map, out, workload="insns"):
             rec["pages_per_call"] = usual
             rec["per_installed_page"] = statistics.median(n / k for n, k in awake
                                                           if k == usual)
+            # Per page by pages per call: a call mapping more pages spreads
+            # its fixed cost (locks, look-ups) over more, so compare two
+            # allocators at equal counts.
+            by_count = collections.defaultdict(list)
+            for n, k in awake:
+                by_count[k].append(n / k)
+            rec["per_page_by_count"] = {
+                str(k): {"calls": len(v), "median": statistics.median(v)}
+                for k, v in sorted(by_count.items())}
         lines.append("# BENCH " + json.dumps(rec))
     # Every callee of a typical call, for a closer look: OUT.callees.json.
     with open(out + ".callees.json", "w") as f:

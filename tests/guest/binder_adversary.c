@@ -454,7 +454,7 @@ static void result_or_xfail(int ok, const char *name, const char *why)
 
 static void run_scenario(const struct scenario *s)
 {
-	long splits0 = alloc_stat("install_splits_repaired");
+	long stale0 = alloc_stat("install_stale_ptes_replaced");
 	long retries0 = alloc_stat("install_retries");
 	long races0 = alloc_stat("install_races_recovered");
 	long reclaimed0 = alloc_stat("pages_reclaimed");
@@ -522,11 +522,11 @@ static void run_scenario(const struct scenario *s)
 		  s->name, calls, sh->intact, sh->unreadable, wrong, failed, sh->dead_reply,
 		  sh->failed_reply, sh->other_failure, sh->ops, sh->op_errors, sh->op_errno,
 		  sh->children);
-	if (splits0 >= 0)
-		ktap_diag("%s: installer counters: %ld races recovered, %ld retries, %ld splits "
-			  "repaired", s->name, alloc_stat("install_races_recovered") - races0,
+	if (stale0 >= 0)
+		ktap_diag("%s: installer counters: %ld races recovered, %ld retries, %ld stale PTEs "
+			  "replaced", s->name, alloc_stat("install_races_recovered") - races0,
 			  alloc_stat("install_retries") - retries0,
-			  alloc_stat("install_splits_repaired") - splits0);
+			  alloc_stat("install_stale_ptes_replaced") - stale0);
 	if (reused0 >= 0)
 		ktap_diag("%s: shrinker counters: %ld pages reclaimed, %ld through a reused VMA, "
 			  "%ld freed unmapped", s->name, alloc_stat("pages_reclaimed") - reclaimed0,

@@ -164,6 +164,7 @@ static void bat_exit(struct kunit *test)
 
 	binder_alloc_test_fail_page_alloc = false;
 	binder_alloc_test_insert_error = 0;
+	binder_alloc_test_insert_error_task = NULL;
 	clear_hook();
 	if (!ctx)
 		return;
@@ -220,7 +221,7 @@ static u64 alloc_stat(size_t which)
 
 enum {
 	ST_INSTALLED, ST_RACES, ST_RECLAIMED, ST_ERRORS, ST_FREED_UNMAPPED,
-	ST_RETRIES, ST_SPLITS_REPAIRED, ST_FAULTS, ST_FAULT_MAPPED, ST_NO_ZAP,
+	ST_RETRIES, ST_STALE_REPLACED, ST_FAULTS, ST_FAULT_MAPPED, ST_NO_ZAP,
 };
 
 /* Pages the shrinker freed without a zap, for whichever reason. */
@@ -266,9 +267,18 @@ static struct page *mapped_page(struct bat *ctx, size_t i)
 	return page;
 }
 
+/* Bit 0 of page_ptr: the allocator's "ready" tag (page_range.rs). */
+#define SLOT_READY 1UL
+
 static struct page *slot_page(struct bat *ctx, size_t i)
 {
-	return READ_ONCE(ctx->proc.alloc.pages[i].page_ptr);
+	return (struct page *)((unsigned long)READ_ONCE(ctx->proc.alloc.pages[i].page_ptr) &
+			       ~SLOT_READY);
+}
+
+static bool slot_ready(struct bat *ctx, size_t i)
+{
+	return (unsigned long)READ_ONCE(ctx->proc.alloc.pages[i].page_ptr) & SLOT_READY;
 }
 
 /* ---- bookkeeping ---------------------------------------------------------- */
@@ -654,128 +664,50 @@ static void page_allocation_failure(struct kunit *test)
 }
 
 /*
- * The -EBUSY race made deterministic: a page is already mapped at the
- * address (as if a concurrent installer had won) when the install runs.
- * The allocator must adopt that page and drop the reference GUP took.
+ * A page is already mapped at an empty slot's address, as if left in the
+ * page table while the slot was empty (no known path does that; the
+ * allocator checks anyway). The installer meets -EBUSY, finds through GUP a page the slot does not hold,
+ * and must replace it with the slot's page, dropping GUP's reference.
  */
-static void ebusy_race_adopts_page(struct kunit *test)
+static void ebusy_stale_pte_replaced(struct kunit *test)
 {
 	struct bat *ctx = ctx_of(test);
 	struct mm_struct *mm = current->mm;
 	struct vm_area_struct *vma;
 	struct binder_buffer *a;
-	struct page *winner;
-	u64 races = alloc_stat(ST_RACES);
+	struct page *stale;
+	u64 replaced = alloc_stat(ST_STALE_REPLACED), races = alloc_stat(ST_RACES);
 	int ret;
 
 	EAGER_ONLY(test);
-	winner = alloc_page(GFP_KERNEL | __GFP_ZERO);
-	KUNIT_ASSERT_NOT_NULL(test, winner);
+	stale = alloc_page(GFP_KERNEL | __GFP_ZERO);
+	KUNIT_ASSERT_NOT_NULL(test, stale);
 	mmap_read_lock(mm);
 	vma = vma_lookup(mm, ctx->addr);
-	ret = vma ? vm_insert_page(vma, ctx->addr, winner) : -ENOENT;
+	ret = vma ? vm_insert_page(vma, ctx->addr, stale) : -ENOENT;
 	mmap_read_unlock(mm);
 	KUNIT_ASSERT_EQ(test, ret, 0);
 	/* Our allocation reference + the PTE's. */
-	KUNIT_ASSERT_EQ(test, page_count(winner), 2);
+	KUNIT_ASSERT_EQ(test, page_count(stale), 2);
 
-	/* The "winner" publishes the page it installed: the slot owns our
-	 * reference from now on (a concurrent installer would do this). */
 	a = new_buf(test, 100, false);
 	KUNIT_ASSERT_FALSE(test, IS_ERR(a));
-	KUNIT_EXPECT_EQ(test, alloc_stat(ST_RACES) - races, 1);
-	KUNIT_EXPECT_PTR_EQ(test, READ_ONCE(ctx->proc.alloc.pages[0].page_ptr), winner);
-	/* No reference left behind by GUP. */
-	KUNIT_EXPECT_EQ(test, page_count(winner), 2);
+	KUNIT_EXPECT_EQ(test, alloc_stat(ST_STALE_REPLACED) - replaced, 1);
+	KUNIT_EXPECT_EQ(test, alloc_stat(ST_RACES) - races, 0);
+	KUNIT_EXPECT_TRUE(test, slot_ready(ctx, 0));
+	KUNIT_EXPECT_PTR_NE(test, slot_page(ctx, 0), stale);
+	KUNIT_EXPECT_PTR_EQ(test, mapped_page(ctx, 0), slot_page(ctx, 0));
+	/* The zap dropped the PTE's reference, and GUP's is gone: ours is left. */
+	KUNIT_EXPECT_EQ(test, page_count(stale), 1);
+	/* What the kernel writes is what the receiver reads. */
+	KUNIT_EXPECT_EQ(test, binder_alloc_copy_to_buffer(&ctx->proc.alloc, a, 0, "abcd", 4), 0);
+	KUNIT_EXPECT_MEMEQ(test, (char *)page_address(mapped_page(ctx, 0)), "abcd", 4);
+	__free_page(stale);
 	binder_alloc_free_buf(&ctx->proc.alloc, a);
 }
 
 
 /* ---- the receiver's own zaps during installation ------------------------ */
-
-/*
- * Installer T1 maps P1 and publishes it; the receiver zaps the PTE
- * (MADV_DONTNEED); T2, which had seen the slot empty, maps P2. Without a
- * check at publication T2 would overwrite the slot: P1's reference lost,
- * the slot naming a page the receiver does not map. Scripted: the hook
- * plays T1 and the receiver right before the real installer (T2) inserts;
- * with late_publish T1 publishes only after T2's insert.
- */
-struct split_script {
-	struct hook_script h;
-	bool late_publish;
-	int step;
-	struct page *p1;	/* T1's page; its allocation reference is ours */
-	struct page *p2;	/* T2's page, with an extra reference of ours */
-};
-
-static void split_hook(struct hook_script *h, unsigned int point, size_t index, void *arg)
-{
-	struct split_script *s = container_of(h, struct split_script, h);
-	struct bat *ctx = h->ctx;
-	unsigned long addr = ctx->proc.alloc.buffer + index * PAGE_SIZE;
-	/* The installer holds the mmap lock for read: so do we. */
-	struct vm_area_struct *vma = vma_lookup(ctx->mm, addr);
-
-	if (point == BINDER_TEST_BEFORE_INSERT && s->step == 0 && vma) {
-		s->step = 1;
-		if (vm_insert_page(vma, addr, s->p1))
-			return;
-		if (!s->late_publish)
-			smp_store_release(&ctx->proc.alloc.pages[index].page_ptr, s->p1);
-		zap_page_range_single(vma, addr, PAGE_SIZE, NULL);
-		s->p2 = arg;
-		get_page(s->p2);
-		s->step = 2;
-	} else if (point == BINDER_TEST_AFTER_INSERT && s->step == 2 && s->late_publish) {
-		smp_store_release(&ctx->proc.alloc.pages[index].page_ptr, s->p1);
-		s->step = 3;
-	}
-}
-
-static const bool split_params[] = { false, true };
-
-static void split_desc(const bool *late, char *desc)
-{
-	snprintf(desc, KUNIT_PARAM_DESC_SIZE, "%s",
-		 *late ? "t1_publishes_after_t2_inserts" : "t1_publishes_before_zap");
-}
-KUNIT_ARRAY_PARAM(split, split_params, split_desc);
-
-static void zap_between_installers_keeps_slot_and_pte(struct kunit *test)
-{
-	struct bat *ctx = ctx_of(test);
-	struct split_script s = {
-		.h = { .task = current, .fn = split_hook, .ctx = ctx },
-		.late_publish = *(const bool *)test->param_value,
-	};
-	u64 repaired = alloc_stat(ST_SPLITS_REPAIRED);
-	struct binder_buffer *a;
-
-	EAGER_ONLY(test);
-	s.p1 = alloc_page(GFP_KERNEL | __GFP_ZERO);
-	KUNIT_ASSERT_NOT_NULL(test, s.p1);
-	set_hook(&s.h);
-	a = new_buf(test, 100, false);
-	clear_hook();
-	KUNIT_ASSERT_FALSE(test, IS_ERR(a));
-	KUNIT_ASSERT_EQ(test, s.step, s.late_publish ? 3 : 2);
-
-	/* The slot kept T1's page, and the PTE maps that same page again. */
-	KUNIT_EXPECT_PTR_EQ(test, slot_page(ctx, 0), s.p1);
-	KUNIT_EXPECT_PTR_EQ(test, mapped_page(ctx, 0), s.p1);
-	KUNIT_EXPECT_EQ(test, alloc_stat(ST_SPLITS_REPAIRED) - repaired, 1);
-	/* P1: the slot's reference and the PTE's. P2: only ours is left. */
-	KUNIT_EXPECT_EQ(test, page_count(s.p1), 2);
-	KUNIT_EXPECT_EQ(test, page_count(s.p2), 1);
-	/* The data path writes the page the receiver maps. */
-	KUNIT_EXPECT_EQ(test, binder_alloc_copy_to_buffer(&ctx->proc.alloc, a, 0, "abcd", 4), 0);
-	KUNIT_EXPECT_MEMEQ(test, (char *)page_address(s.p1), "abcd", 4);
-	put_page(s.p2);
-	binder_alloc_free_buf(&ctx->proc.alloc, a);
-	reclaim_all();
-	KUNIT_EXPECT_FALSE(test, page_installed(ctx, 0));
-}
 
 /*
  * -EBUSY, then the receiver zaps the PTE before the loser looks the page
@@ -838,13 +770,18 @@ static void ebusy_then_zap_retries(struct kunit *test)
 }
 
 /*
- * Two real installers of one page: A maps its page and stops before
- * publishing; B meets -EBUSY, adopts A's page through GUP and publishes
- * it; then A publishes, finds its own page there and leaves its
- * allocation reference to the slot.
+ * Two real installers of one page: A claims the slot with its page, maps
+ * it and stops before marking it ready. B, which needs the same page,
+ * finds the claim. Without a zap B meets -EBUSY, finds the claimed page
+ * through GUP and marks it ready. With the receiver zapping the PTE while
+ * A is stopped (MADV_DONTNEED at the worst moment), B's insert succeeds:
+ * it must map the slot's page, never one of its own, or the receiver
+ * would read zeros where the kernel wrote B's data (the bug of the
+ * insert-then-publish protocol). Then A resumes and finds the page ready.
  */
 struct two_installers {
 	struct hook_script h;
+	bool zap;
 	struct completion a_inserted, b_done, a_done;
 	struct page *a_page;
 	struct binder_buffer *a_buf;
@@ -858,6 +795,14 @@ static void two_installers_hook(struct hook_script *h, unsigned int point, size_
 		return;
 	t->a_page = arg;
 	get_page(t->a_page);
+	if (t->zap) {
+		/* A holds the mmap lock for read, as MADV_DONTNEED would. */
+		unsigned long addr = h->ctx->proc.alloc.buffer + index * PAGE_SIZE;
+		struct vm_area_struct *vma = vma_lookup(h->ctx->mm, addr);
+
+		if (vma)
+			zap_page_range_single(vma, addr, PAGE_SIZE, NULL);
+	}
 	complete(&t->a_inserted);
 	wait_for_completion(&t->b_done);
 }
@@ -873,11 +818,24 @@ static int installer_a(void *data)
 	return 0;
 }
 
-static void ebusy_two_real_installers(struct kunit *test)
+static const bool two_installers_params[] = { false, true };
+
+static void two_installers_desc(const bool *zap, char *desc)
+{
+	snprintf(desc, KUNIT_PARAM_DESC_SIZE, "%s",
+		 *zap ? "receiver_zaps_claimers_pte" : "second_meets_ebusy");
+}
+KUNIT_ARRAY_PARAM(two_installers, two_installers_params, two_installers_desc);
+
+static void two_real_installers_map_slot_page(struct kunit *test)
 {
 	struct bat *ctx = ctx_of(test);
-	struct two_installers t = { .h = { .fn = two_installers_hook, .ctx = ctx } };
-	u64 races = alloc_stat(ST_RACES);
+	struct two_installers t = {
+		.h = { .fn = two_installers_hook, .ctx = ctx },
+		.zap = *(const bool *)test->param_value,
+	};
+	u64 races = alloc_stat(ST_RACES), stale = alloc_stat(ST_STALE_REPLACED);
+	u64 retries = alloc_stat(ST_RETRIES);
 	struct task_struct *a;
 	struct binder_buffer *b;
 
@@ -897,14 +855,28 @@ static void ebusy_two_real_installers(struct kunit *test)
 		wait_for_completion(&t.a_done);
 		return;
 	}
-	/* B, while A sits between its insert and its publish. */
+	/* B, while A sits between its insert and marking the page ready. */
+	KUNIT_EXPECT_FALSE(test, slot_ready(ctx, 0));
+	KUNIT_EXPECT_PTR_EQ(test, slot_page(ctx, 0), t.a_page);
 	b = new_buf(test, 200, false);
+	if (!IS_ERR(b)) {
+		/* B's copy goes to the page the receiver maps, before A resumes. */
+		KUNIT_EXPECT_TRUE(test, slot_ready(ctx, 0));
+		KUNIT_EXPECT_PTR_EQ(test, mapped_page(ctx, 0), t.a_page);
+		KUNIT_EXPECT_EQ(test,
+				binder_alloc_copy_to_buffer(&ctx->proc.alloc, b, 0, "abcd", 4), 0);
+		KUNIT_EXPECT_MEMEQ(test, (char *)page_address(t.a_page) +
+				   (b->user_data - ctx->proc.alloc.buffer), "abcd", 4);
+	}
 	complete(&t.b_done);
 	wait_for_completion(&t.a_done);
 	clear_hook();
 	KUNIT_ASSERT_FALSE(test, IS_ERR(b));
 	KUNIT_ASSERT_FALSE(test, IS_ERR(t.a_buf));
 	KUNIT_EXPECT_EQ(test, alloc_stat(ST_RACES) - races, 1);
+	KUNIT_EXPECT_EQ(test, alloc_stat(ST_STALE_REPLACED) - stale, 0);
+	KUNIT_EXPECT_EQ(test, alloc_stat(ST_RETRIES) - retries, 0);
+	KUNIT_EXPECT_TRUE(test, slot_ready(ctx, 0));
 	KUNIT_EXPECT_PTR_EQ(test, slot_page(ctx, 0), t.a_page);
 	KUNIT_EXPECT_PTR_EQ(test, mapped_page(ctx, 0), t.a_page);
 	/* Slot + PTE + the script's; GUP's reference was dropped. */
@@ -914,6 +886,144 @@ static void ebusy_two_real_installers(struct kunit *test)
 	binder_alloc_free_buf(&ctx->proc.alloc, t.a_buf);
 }
 
+
+/*
+ * A failed insert withdraws the claim, even though another installer
+ * read it: A (a thread) claims the slot and its insert will fail; B finds
+ * A's claim, waits until A withdrew it, inserts it anyway (the page must
+ * still be alive: A frees it only after B released the mmap lock), finds
+ * the slot changed when it marks the page ready, zaps its PTE and
+ * installs with its own page. A reports the error; the slot ends up with
+ * B's page, mapped, and A's page keeps no reference but the script's.
+ */
+struct withdraw_script {
+	struct hook_script h;
+	struct task_struct *a, *b;
+	struct completion a_claimed, b_read, a_done;
+	struct page *a_page;
+	struct binder_buffer *a_buf;
+	bool b_saw_withdrawal;
+};
+
+static void withdraw_hook(struct hook_script *h, unsigned int point, size_t index, void *arg)
+{
+	struct withdraw_script *w = container_of(h, struct withdraw_script, h);
+	struct bat *ctx = h->ctx;
+	unsigned long deadline = jiffies + 10 * HZ;
+
+	if (point != BINDER_TEST_BEFORE_INSERT)
+		return;
+	if (current == w->a && !w->a_page) {
+		w->a_page = arg;
+		get_page(w->a_page);
+		complete(&w->a_claimed);
+		wait_for_completion(&w->b_read);
+	} else if (current == w->b && arg == w->a_page && !w->b_saw_withdrawal) {
+		complete(&w->b_read);
+		while (slot_page(ctx, index) && time_before(jiffies, deadline))
+			msleep(1);
+		w->b_saw_withdrawal = !slot_page(ctx, index);
+	}
+}
+
+static int withdraw_installer_a(void *data)
+{
+	struct withdraw_script *w = data;
+
+	kthread_use_mm(w->h.ctx->mm);
+	w->a_buf = binder_alloc_new_buf(&w->h.ctx->proc.alloc, 100, 0, 0, 0);
+	kthread_unuse_mm(w->h.ctx->mm);
+	complete(&w->a_done);
+	return 0;
+}
+
+static void failed_claim_withdrawn_under_reader(struct kunit *test)
+{
+	struct bat *ctx = ctx_of(test);
+	struct withdraw_script w = { .h = { .fn = withdraw_hook, .ctx = ctx }, .b = current };
+	u64 retries = alloc_stat(ST_RETRIES);
+	struct binder_buffer *b;
+
+	EAGER_ONLY(test);
+	init_completion(&w.a_claimed);
+	init_completion(&w.b_read);
+	init_completion(&w.a_done);
+	w.a = kthread_create(withdraw_installer_a, &w, "bat_withdraw_a");
+	KUNIT_ASSERT_FALSE(test, IS_ERR(w.a));
+	binder_alloc_test_insert_error_task = w.a;
+	binder_alloc_test_insert_error = -ENOMEM;
+	set_hook(&w.h);
+	wake_up_process(w.a);
+	if (!wait_for_completion_timeout(&w.a_claimed, 10 * HZ)) {
+		clear_hook();
+		KUNIT_FAIL(test, "installer A never claimed the slot");
+		complete(&w.b_read);
+		wait_for_completion(&w.a_done);
+		return;
+	}
+	b = new_buf(test, 200, false);
+	wait_for_completion(&w.a_done);
+	clear_hook();
+	binder_alloc_test_insert_error = 0;
+	binder_alloc_test_insert_error_task = NULL;
+
+	KUNIT_EXPECT_TRUE(test, w.b_saw_withdrawal);
+	KUNIT_EXPECT_EQ(test, PTR_ERR_OR_ZERO(w.a_buf), -ENOMEM);
+	KUNIT_ASSERT_FALSE(test, IS_ERR(b));
+	KUNIT_EXPECT_EQ(test, alloc_stat(ST_RETRIES) - retries, 1);
+	KUNIT_EXPECT_TRUE(test, slot_ready(ctx, 0));
+	KUNIT_EXPECT_PTR_NE(test, slot_page(ctx, 0), w.a_page);
+	KUNIT_EXPECT_PTR_EQ(test, mapped_page(ctx, 0), slot_page(ctx, 0));
+	/* The slot let go of A's page and B's zap dropped its PTE's. */
+	KUNIT_EXPECT_EQ(test, page_count(w.a_page), 1);
+	put_page(w.a_page);
+	binder_alloc_free_buf(&ctx->proc.alloc, b);
+}
+
+/* Plays an installer that maps the claimed page and marks it ready. */
+static void ready_claim_hook(struct hook_script *h, unsigned int point, size_t index, void *arg)
+{
+	struct withdraw_script *w = container_of(h, struct withdraw_script, h);
+	unsigned long addr = h->ctx->proc.alloc.buffer + index * PAGE_SIZE;
+	struct vm_area_struct *vma = vma_lookup(h->ctx->mm, addr);
+
+	if (point != BINDER_TEST_BEFORE_INSERT || w->a_page || !vma)
+		return;
+	if (vm_insert_page(vma, addr, arg))
+		return;
+	w->a_page = arg;
+	smp_store_release(&h->ctx->proc.alloc.pages[index].page_ptr,
+			  (struct page *)((unsigned long)arg | SLOT_READY));
+}
+
+/*
+ * The claimer's insert fails, but another installer mapped the claimed
+ * page and marked it ready meanwhile (played by the script): the page is
+ * the slot's and in place, so the claimer keeps it and succeeds.
+ */
+static void ready_claim_survives_claimers_error(struct kunit *test)
+{
+	struct bat *ctx = ctx_of(test);
+	struct withdraw_script w = { .h = { .ctx = ctx } };
+	struct binder_buffer *a;
+
+	EAGER_ONLY(test);
+	w.h.task = current;
+	w.h.fn = ready_claim_hook;
+	set_hook(&w.h);
+	binder_alloc_test_insert_error = -ENOMEM;
+	a = new_buf(test, 100, false);
+	binder_alloc_test_insert_error = 0;
+	clear_hook();
+	KUNIT_ASSERT_FALSE(test, IS_ERR(a));
+	KUNIT_ASSERT_NOT_NULL(test, w.a_page);
+	KUNIT_EXPECT_TRUE(test, slot_ready(ctx, 0));
+	KUNIT_EXPECT_PTR_EQ(test, slot_page(ctx, 0), w.a_page);
+	KUNIT_EXPECT_PTR_EQ(test, mapped_page(ctx, 0), w.a_page);
+	/* The slot's reference and the PTE's. */
+	KUNIT_EXPECT_EQ(test, page_count(w.a_page), 2);
+	binder_alloc_free_buf(&ctx->proc.alloc, a);
+}
 
 /* ---- page-fault mode: the receiver's faults map the pages -------------------- */
 
@@ -1313,10 +1423,11 @@ static struct kunit_case binder_alloc_cases[] = {
 	KUNIT_CASE(mm_gone_page_freed),
 	KUNIT_CASE(insert_error_reaches_caller),
 	KUNIT_CASE(page_allocation_failure),
-	KUNIT_CASE(ebusy_race_adopts_page),
-	KUNIT_CASE_PARAM(zap_between_installers_keeps_slot_and_pte, split_gen_params),
+	KUNIT_CASE(ebusy_stale_pte_replaced),
 	KUNIT_CASE(ebusy_then_zap_retries),
-	KUNIT_CASE(ebusy_two_real_installers),
+	KUNIT_CASE_PARAM(two_real_installers_map_slot_page, two_installers_gen_params),
+	KUNIT_CASE(failed_claim_withdrawn_under_reader),
+	KUNIT_CASE(ready_claim_survives_claimers_error),
 	KUNIT_CASE(shrinker_unlock_outlives_release),
 	KUNIT_CASE(free_with_live_transaction_left_alone),
 	KUNIT_CASE(release_with_live_transaction_left_alone),
