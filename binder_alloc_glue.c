@@ -430,18 +430,19 @@ struct page *binder_glue_alloc_zeroed_page(void)
 	return alloc_page(GFP_KERNEL | __GFP_HIGHMEM | __GFP_ZERO);
 }
 
+#ifdef BINDER_ALLOC_KUNIT
+/* The test build's vm_insert_page(): the production module calls it directly. */
 int binder_glue_vm_insert_page(struct vm_area_struct *vma, unsigned long addr,
 			       struct page *page)
 {
-#ifdef BINDER_ALLOC_KUNIT
 	int err = READ_ONCE(binder_alloc_test_insert_error);
 	struct task_struct *task = READ_ONCE(binder_alloc_test_insert_error_task);
 
 	if (err && (!task || task == current))
 		return err;
-#endif
 	return vm_insert_page(vma, addr, page);
 }
+#endif
 
 void binder_glue_memcpy_to_page(struct page *page, size_t offset,
 				const void *src, size_t len)

@@ -58,9 +58,9 @@ int binder_glue_current_group_leader_pid(void);
 struct page *binder_glue_gup_nofault(struct mm_struct *mm, unsigned long addr);
 void binder_glue_put_page(struct page *page);
 struct page *binder_glue_alloc_zeroed_page(void);
+#ifdef BINDER_ALLOC_KUNIT
 int binder_glue_vm_insert_page(struct vm_area_struct *vma, unsigned long addr,
 			       struct page *page);
-#ifdef BINDER_ALLOC_KUNIT
 extern bool binder_alloc_test_fail_page_alloc;
 extern int binder_alloc_test_insert_error;
 /* Only this task's inserts fail (NULL: every task's). */

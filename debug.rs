@@ -170,10 +170,9 @@ pub(crate) use trace;
 pub(crate) enum Counter {
     /// vm_insert_page() put one of our pages into a mapping.
     PagesInstalled,
-    /// An installer lost the race for a page and uses the winner's: found
-    /// the slot claimed or ready when checking again under the mmap lock
-    /// (eager mode), or found the slot filled when publishing (page-fault
-    /// mode).
+    /// An installer lost the race for a page and uses the winner's: it
+    /// found the slot claimed by another installer but not ready yet, or
+    /// lost the compare-and-exchange of its own claim.
     InstallRacesRecovered,
     /// The shrinker freed an unused page.
     PagesReclaimed,
@@ -209,7 +208,14 @@ const NR_COUNTERS: usize = 11;
 static COUNTERS: [AtomicU64; NR_COUNTERS] = [const { AtomicU64::new(0) }; NR_COUNTERS];
 
 pub(crate) fn count(counter: Counter) {
-    COUNTERS[counter as usize].fetch_add(1, Ordering::Relaxed);
+    add(counter, 1);
+}
+
+/// Adds `n` to `counter` (one atomic operation for a whole batch).
+pub(crate) fn add(counter: Counter, n: usize) {
+    if n != 0 {
+        COUNTERS[counter as usize].fetch_add(n as u64, Ordering::Relaxed);
+    }
 }
 
 /// Fills `out` with the counters (the debugfs file's show callback).

@@ -180,6 +180,8 @@ extern "C" {
     pub(crate) fn binder_glue_put_page(page: *mut bindings::page);
 
     pub(crate) fn binder_glue_alloc_zeroed_page() -> *mut bindings::page;
+    /// Test build only: vm_insert_page(), or the error the KUnit suite set.
+    #[cfg(binder_alloc_test)]
     pub(crate) fn binder_glue_vm_insert_page(
         vma: *mut bindings::vm_area_struct,
         addr: c_ulong,

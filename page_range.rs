@@ -31,9 +31,10 @@
 //!   does not mean "the slot is empty". The slot is what the kernel writes
 //!   through; the PTE must never map another page of ours. Hence:
 //!   - a slot is claimed before its page is mapped: an installer that
-//!     finds it empty puts its page there by compare-and-exchange (under
-//!     the mmap read lock), and from then on every installer of the slot
-//!     inserts the slot's page, never its own. So a PTE at a slot's
+//!     finds it empty puts its page there by compare-and-exchange (with no
+//!     lock held), and from then on every installer of the slot inserts
+//!     the slot's page, never its own, reading the claim and inserting it
+//!     under one hold of the mmap read lock. So a PTE at a slot's
 //!     address shows the slot's page or nothing, at every moment;
 //!   - the page is *ready* (tag bit `READY` in `page_ptr`) once an insert
 //!     of it succeeded, or met -EBUSY and get_user_pages_remote() found
@@ -106,8 +107,7 @@
 use crate::debug::{self, alloc_err, test_hook, trace, Counter, Site};
 use crate::ffi::{self, binder_alloc, binder_lru_page};
 use crate::lru::{self, IsolateCtx};
-use crate::mm::{Mm, MmapReadGuard, OwnedPage, VmaCache, VmaRef};
-use core::mem::MaybeUninit;
+use crate::mm::{Mm, MmWithUser, MmapReadGuard, OwnedPage, VmaCache, VmaRef};
 use core::ptr::{addr_of_mut, NonNull};
 use core::sync::atomic::{AtomicPtr, Ordering};
 use kernel::bindings;
@@ -129,74 +129,6 @@ const INSERT_ATTEMPTS: usize = 8;
 /// `struct page` is far more than 2-byte aligned, so bit 0 is free; C code
 /// only ever tests `page_ptr` against NULL (the kernel's selftest).
 const READY: usize = 1;
-
-/// The pages of one install batch, with the slot index of each: a small
-/// array of which only the entries used are written and dropped (an array
-/// of `Option`s costs a store and a test for each of its entries).
-///
-/// # Invariants
-///
-/// Entries `taken..len` are initialised and owned by the batch; entries
-/// before `taken` were moved out by the iterator; `len <= INSTALL_BATCH`.
-struct PageBatch {
-    entries: [MaybeUninit<(usize, OwnedPage)>; INSTALL_BATCH],
-    len: usize,
-    taken: usize,
-}
-
-impl PageBatch {
-    fn new() -> Self {
-        // INVARIANT: no entry is initialised, none is owned.
-        Self {
-            entries: [const { MaybeUninit::uninit() }; INSTALL_BATCH],
-            len: 0,
-            taken: 0,
-        }
-    }
-
-    fn is_full(&self) -> bool {
-        self.len == INSTALL_BATCH
-    }
-
-    fn is_empty(&self) -> bool {
-        self.len == self.taken
-    }
-
-    /// Adds the page for slot `index`; callers check [`Self::is_full`]
-    /// first (a page that does not fit would be freed here).
-    fn push(&mut self, index: usize, page: OwnedPage) {
-        if let Some(entry) = self.entries.get_mut(self.len) {
-            entry.write((index, page));
-            // INVARIANT: the entry at the old `len` is now initialised.
-            self.len += 1;
-        }
-    }
-}
-
-impl Iterator for PageBatch {
-    type Item = (usize, OwnedPage);
-
-    fn next(&mut self) -> Option<Self::Item> {
-        if self.taken == self.len {
-            return None;
-        }
-        // SAFETY: `taken < len`: the entry is initialised and owned by us
-        // (type invariant); advancing `taken` moves it out exactly once.
-        let entry = unsafe { self.entries.get_unchecked(self.taken).assume_init_read() };
-        self.taken += 1;
-        Some(entry)
-    }
-}
-
-impl Drop for PageBatch {
-    fn drop(&mut self) {
-        for entry in &mut self.entries[self.taken..self.len] {
-            // SAFETY: entries `taken..len` are initialised and still owned
-            // (type invariant), and dropped only here.
-            unsafe { entry.assume_init_drop() };
-        }
-    }
-}
 
 /// Identity of a process's binder mapping, recorded at mmap time.
 ///
@@ -436,81 +368,120 @@ impl PageRange {
     /// Installs every missing page of byte offsets [start, end) of a
     /// buffer that is allocated (so its pages are off the LRU). Sleeps.
     ///
-    /// Pages are allocated with no lock held, then inserted in batches of
-    /// up to [`INSTALL_BATCH`] under one mmap read lock: a sender takes the
-    /// receiver's mmap lock once per batch, not once per page, so the
-    /// receiver's own mmap writers meet a short stream of readers.
+    /// In batches of up to [`INSTALL_BATCH`] pages: first, with no lock
+    /// held, a page is allocated for each empty slot and the slot claimed
+    /// with it; then (eager mode) every page of the batch that is not
+    /// ready is inserted under one hold of the mmap read lock, so that a
+    /// sender takes the receiver's mmap lock once per batch, not once per
+    /// page. In page-fault mode the claims are ready at once and the
+    /// receiver's mm is never touched.
+    ///
+    /// As in 6.12, a failure leaves the pages before it installed and
+    /// those after it untouched: a page allocation that fails maps the
+    /// pages claimed before it, then fails; an insert that fails withdraws
+    /// the claims of this call that are not ready.
     pub(crate) fn install(&self, start: usize, end: usize) -> Result {
         let last = end.div_ceil(PAGE_SIZE).min(self.count);
         // The common case, a buffer in pages already installed, needs no
         // batch at all.
-        let Some(mut next) = (start / PAGE_SIZE..last).find(|&i| !self.ready(i)) else {
+        let Some(mut first) = (start / PAGE_SIZE..last).find(|&i| !self.ready(i)) else {
             return Ok(());
         };
-        while next < last {
-            let mut batch = PageBatch::new();
-            while next < last && !batch.is_full() {
-                if !self.ready(next) {
-                    trace!(alloc_page_start, self.alloc_ptr(), next);
-                    let Some(page) = OwnedPage::alloc_zeroed() else {
-                        alloc_err!(
-                            Site::PageAllocFailed,
-                            "%d: failed to allocate page\n",
-                            self.pid()
-                        );
-                        debug::count(Counter::InstallErrors);
-                        return Err(ENOMEM);
+        let result = if self.mode == InstallMode::OnFault {
+            self.install_on_fault(first, last)
+        } else {
+            // SAFETY: the allocator holds a grab reference on its mm until
+            // deferred_release, which cannot run while a buffer is
+            // allocated.
+            let mm = unsafe { Mm::from_raw((*self.alloc_ptr()).mm) };
+            match mm.mmget_not_zero() {
+                None => Err(ESRCH),
+                Some(mm) => loop {
+                    let end = (first + INSTALL_BATCH).min(last);
+                    let (claimed, mine, alloc_result) = self.claim_batch(first, end, 0);
+                    #[cfg(binder_alloc_test)]
+                    // SAFETY: FFI call; sleeps only when the test knob is set.
+                    unsafe {
+                        ffi::binder_glue_test_install_delay()
                     };
-                    batch.push(next, page);
-                }
-                next += 1;
+                    let mapped = self.map_batch(&mm, first, claimed, mine);
+                    if mapped.is_err() || alloc_result.is_err() || end == last {
+                        break mapped.and(alloc_result);
+                    }
+                    first = end;
+                },
             }
-            if batch.is_empty() {
-                break;
-            }
-            if self.mode == InstallMode::OnFault {
-                self.publish_batch(&mut batch);
-                continue;
-            }
-            // Pages the batch did not consume are freed when it goes out
-            // of scope, after the mmap lock is released.
-            if let Err(err) = self.insert_batch(&mut batch) {
-                debug::count(Counter::InstallErrors);
-                return Err(err);
-            }
+        };
+        if result.is_err() {
+            debug::count(Counter::InstallErrors);
         }
-        Ok(())
+        result
     }
 
-    /// Page-fault mode: puts allocated pages in their slots, touching no
-    /// mm. A page whose slot another installer filled first is freed.
-    fn publish_batch(&self, batch: &mut PageBatch) {
+    /// Page-fault mode: puts pages in the empty slots of [first, last),
+    /// ready at once (the receiver's faults map them), touching no mm.
+    fn install_on_fault(&self, first: usize, last: usize) -> Result {
         #[cfg(binder_alloc_test)]
         // SAFETY: FFI call; sleeps only when the test knob is set.
         unsafe {
             ffi::binder_glue_test_install_delay()
         };
-        for (index, page) in batch {
-            let Some(slot) = self.slot(index) else {
-                continue;
-            };
-            // Ready at once: the receiver's faults map it.
-            let published = Self::page_ptr(slot).compare_exchange(
-                core::ptr::null_mut(),
-                (page.as_raw() as usize | READY) as *mut bindings::page,
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            );
-            if published.is_ok() {
-                // INVARIANT: the slot owns the page's allocation reference.
-                let _ = page.into_raw();
-                debug::count(Counter::PagesInstalled);
-            } else {
-                // Another sender filled the slot first: ours is freed.
+        self.claim_batch(first, last, READY).2
+    }
+
+    /// Claims each empty slot of [first, end) with a newly allocated page,
+    /// tagged `tag`, with no lock held. Returns the end of the slots it
+    /// went through (short of `end` if an allocation failed), a mask of
+    /// the slots it claimed (bit `i`: slot `first + i`; slots claimed
+    /// ready are left out) and the allocation's result.
+    fn claim_batch(&self, first: usize, end: usize, tag: usize) -> (usize, u32, Result) {
+        let mut mine = 0u32;
+        let mut published = 0;
+        let mut index = first;
+        let mut result = Ok(());
+        while index < end {
+            let Some(slot) = self.slot(index) else { break };
+            let word = Self::page_ptr(slot);
+            if word.load(Ordering::Acquire).is_null() {
+                trace!(alloc_page_start, self.alloc_ptr(), index);
+                let Some(page) = OwnedPage::alloc_zeroed() else {
+                    alloc_err!(
+                        Site::PageAllocFailed,
+                        "%d: failed to allocate page\n",
+                        self.pid()
+                    );
+                    result = Err(ENOMEM);
+                    break;
+                };
+                let claim = (page.as_raw() as usize | tag) as *mut bindings::page;
+                match word.compare_exchange(
+                    core::ptr::null_mut(),
+                    claim,
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
+                ) {
+                    Ok(_) => {
+                        // INVARIANT: the slot owns the allocation reference.
+                        let _ = page.into_raw();
+                        if tag == READY {
+                            published += 1;
+                            trace!(alloc_page_end, self.alloc_ptr(), index);
+                        } else {
+                            mine |= 1 << (index - first);
+                        }
+                    }
+                    // Another installer claimed it first: ours is freed.
+                    Err(_) => debug::count(Counter::InstallRacesRecovered),
+                }
+            } else if !self.ready(index) {
+                // Claimed by another installer, which may not have mapped
+                // it yet: we map it too.
                 debug::count(Counter::InstallRacesRecovered);
             }
-            trace!(alloc_page_end, self.alloc_ptr(), index);
+            index += 1;
         }
+        debug::add(Counter::PagesInstalled, published);
+        (index, mine, result)
     }
 
     /// Page-fault mode: the receiver faulted at `addr` of `vma`, one of
@@ -550,59 +521,73 @@ impl PageRange {
         }
     }
 
-    /// Inserts allocated pages under one mmap read lock.
-    fn insert_batch(&self, batch: &mut PageBatch) -> Result {
-        #[cfg(binder_alloc_test)]
-        // SAFETY: FFI call; sleeps only when the test knob is set.
-        unsafe {
-            ffi::binder_glue_test_install_delay()
-        };
-
-        // SAFETY: the allocator holds a grab reference on its mm until
-        // deferred_release, which cannot run while a buffer is allocated.
-        let mm = unsafe { Mm::from_raw((*self.alloc_ptr()).mm) };
-        let mm = mm.mmget_not_zero().ok_or(ESRCH)?;
-        let mut withdrawn = None;
-        let result = {
+    /// Eager mode: maps the page of every slot of [first, end) that is
+    /// not ready, under one hold of the mmap read lock, and marks it ready.
+    /// `mine`: the slots this call claimed (bit `i`: slot `first + i`); if
+    /// an insert fails, those from the failed one on that are not ready
+    /// are withdrawn, and their pages freed once no reader that could have
+    /// seen them is left.
+    fn map_batch(&self, mm: &MmWithUser<'_>, first: usize, end: usize, mut mine: u32) -> Result {
+        if first == end {
+            return Ok(());
+        }
+        let mut inserted = 0;
+        let mut result = Ok(());
+        let mut index = first;
+        {
             let mmap = mm.mmap_read_lock();
             // The VMA of the previous page: a batch is one range of
             // addresses, which the mapping's one VMA usually covers whole.
             let mut last_vma = None;
-            batch.try_for_each(|(index, page)| {
-                self.insert_page(&mmap, &mut last_vma, index, page, &mut withdrawn)?;
-                trace!(alloc_page_end, self.alloc_ptr(), index);
-                Ok(())
-            })
-        };
-        if let Some(page) = withdrawn {
-            // Other installers may have read the page from the slot before
-            // we withdrew it, and use it under their own hold of the read
-            // lock (they find it withdrawn when they mark it ready). A
-            // writer's turn comes only after every such hold has ended.
-            mm.wait_for_readers();
-            drop(page);
+            while index < end {
+                let Some(slot) = self.slot(index) else { break };
+                let word = Self::page_ptr(slot);
+                let current = word.load(Ordering::Acquire);
+                if current as usize & READY == 0 {
+                    if let Err(err) = self.map_page(
+                        &mmap,
+                        &mut last_vma,
+                        index,
+                        word,
+                        current,
+                        (&mut mine, first),
+                        &mut inserted,
+                    ) {
+                        result = Err(err);
+                        break;
+                    }
+                    trace!(alloc_page_end, self.alloc_ptr(), index);
+                }
+                index += 1;
+            }
+        }
+        debug::add(Counter::PagesInstalled, inserted);
+        if result.is_err() {
+            self.withdraw(mm, first, index, mine);
         }
         result
     }
 
-    /// Makes slot `index` hold a page that the PTE at its address maps
-    /// (the protocol is in the module documentation), claiming the slot
-    /// with `page` if it is empty. Called with the mmap lock held for read.
-    /// `page` is freed if the slot ends up with another. `last_vma` is the
-    /// VMA found for an earlier page under the same hold of the lock, if
-    /// any: used again if it covers this page's address (under one hold
-    /// VMAs stay as they are), and updated. On an error after our claim,
-    /// the claim is withdrawn and the page left in `withdrawn`, to be freed
-    /// once every other reader of the mmap lock is done.
-    fn insert_page<'g>(
+    /// Makes the page of slot `index` (whose `page_ptr` was `current`, not
+    /// ready) mapped and ready; called with the mmap lock held for read.
+    /// The common case, the claim in place and its insert succeeding, is
+    /// inline; the rest (races with the receiver and other installers,
+    /// errors) is [`Self::map_page_slow`]. `last_vma` is the VMA found for
+    /// an earlier page under the same hold of the lock, if any: used again
+    /// if it covers this page's address (under one hold VMAs stay as they
+    /// are), and updated. `inserted` counts successful inserts.
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    fn map_page<'g>(
         &self,
         mmap: &'g MmapReadGuard<'_>,
         last_vma: &mut Option<&'g VmaRef>,
         index: usize,
-        page: OwnedPage,
-        withdrawn: &mut Option<OwnedPage>,
+        word: &AtomicPtr<bindings::page>,
+        current: *mut bindings::page,
+        mine: (&mut u32, usize),
+        inserted: &mut usize,
     ) -> Result {
-        let slot = self.slot(index).ok_or(EINVAL)?;
         let addr = self.start + index * PAGE_SIZE;
         let vma = match *last_vma {
             Some(vma) if vma.contains(addr) => Some(vma),
@@ -622,177 +607,237 @@ impl PageRange {
             );
             return Err(ESRCH);
         };
-        let word = Self::page_ptr(slot);
-        let mut page = Some(page);
-        // The page we claimed the slot with, while the claim stands.
-        let mut our_claim: Option<NonNull<bindings::page>> = None;
-        let mut lost_race = false;
+        let Some(claimed) = NonNull::new(current) else {
+            return self.map_page_slow(mmap, vma, index, word, None, mine, inserted);
+        };
+        test_hook!(
+            BeforeInsert,
+            self.alloc_ptr(),
+            index,
+            claimed.as_ptr().cast()
+        );
+        // SAFETY: the claimed page stays allocated while we hold the mmap
+        // read lock: its claimer frees it only after withdrawing it and
+        // waiting for every reader that could have seen it (`withdraw`),
+        // and reclaim only takes slots no buffer uses.
+        let first_try = unsafe { vma.vm_insert_borrowed_page(addr, claimed) };
+        if first_try.is_ok() {
+            test_hook!(
+                AfterInsert,
+                self.alloc_ptr(),
+                index,
+                claimed.as_ptr().cast()
+            );
+            *inserted += 1;
+            if Self::mark_ready(word, claimed) {
+                return Ok(());
+            }
+        }
+        self.map_page_slow(mmap, vma, index, word, Some(first_try), mine, inserted)
+    }
 
-        let err = 'attempts: {
-            for _ in 0..INSERT_ATTEMPTS {
-                let current = word.load(Ordering::Acquire);
-                if current as usize & READY != 0 {
-                    // Another installer mapped the slot's page.
-                    if !lost_race && our_claim.is_none() {
-                        debug::count(Counter::InstallRacesRecovered);
-                    }
-                    return Ok(());
+    /// The rounds of [`Self::map_page`] after the first insert failed, or
+    /// its claim was withdrawn (`first_try`: the first insert's result;
+    /// None if the slot was found empty). The protocol is in the module
+    /// documentation.
+    #[inline(never)]
+    #[allow(clippy::too_many_arguments)]
+    fn map_page_slow(
+        &self,
+        mmap: &MmapReadGuard<'_>,
+        vma: &VmaRef,
+        index: usize,
+        word: &AtomicPtr<bindings::page>,
+        mut first_try: Option<Result>,
+        (mine, first): (&mut u32, usize),
+        inserted: &mut usize,
+    ) -> Result {
+        let addr = self.start + index * PAGE_SIZE;
+        for _ in 0..INSERT_ATTEMPTS {
+            let claimed = match first_try.take() {
+                // The first insert succeeded but the claim was withdrawn
+                // (its claimer's insert failed) before we marked it: our
+                // PTE shows a page the slot no longer holds.
+                Some(Ok(())) => {
+                    vma.zap_page(addr);
+                    debug::count(Counter::InstallRetries);
+                    continue;
                 }
-                let claimed = match NonNull::new(current) {
-                    Some(claimed) => claimed,
-                    None => {
-                        // The slot is empty: claim it with our page. (We
-                        // still have it: a claim of ours stands until we
-                        // return; the allocation is only a fallback.)
-                        let Some(own) = page.take().or_else(OwnedPage::alloc_zeroed) else {
-                            break 'attempts ENOMEM;
-                        };
-                        match word.compare_exchange(
-                            core::ptr::null_mut(),
-                            own.as_raw(),
-                            Ordering::AcqRel,
-                            Ordering::Acquire,
-                        ) {
-                            Ok(_) => {
-                                // INVARIANT: the slot owns the allocation
-                                // reference.
-                                let claimed = own.into_raw();
-                                our_claim = Some(claimed);
-                                claimed
+                Some(Err(err)) => (NonNull::new(word.load(Ordering::Acquire)), Err(err)),
+                None => {
+                    let current = word.load(Ordering::Acquire);
+                    if current as usize & READY != 0 {
+                        // Another installer mapped the slot's page.
+                        return Ok(());
+                    }
+                    match NonNull::new(current) {
+                        Some(claimed) => (Some(claimed), Ok(())),
+                        None => {
+                            // Empty: a claim withdrawn after a failure.
+                            // Claim it ourselves (allocating under the
+                            // lock: this is rare).
+                            let page = OwnedPage::alloc_zeroed().ok_or(ENOMEM)?;
+                            if word
+                                .compare_exchange(
+                                    core::ptr::null_mut(),
+                                    page.as_raw(),
+                                    Ordering::AcqRel,
+                                    Ordering::Acquire,
+                                )
+                                .is_ok()
+                            {
+                                // INVARIANT: the slot owns the reference.
+                                let _ = page.into_raw();
+                                *mine |= 1 << (index - first);
                             }
-                            Err(_) => {
-                                // Claimed by another installer since our
-                                // load: look again.
-                                page = Some(own);
-                                continue;
-                            }
+                            continue;
                         }
                     }
-                };
-                if our_claim != Some(claimed) {
-                    our_claim = None;
-                    if !lost_race {
-                        lost_race = true;
-                        debug::count(Counter::InstallRacesRecovered);
-                    }
                 }
-                test_hook!(
-                    BeforeInsert,
-                    self.alloc_ptr(),
-                    index,
-                    claimed.as_ptr().cast()
-                );
-                // SAFETY: the claimed page stays allocated while we hold the
-                // mmap read lock: the slot's owner frees it only after it
-                // left the slot and every reader that could have seen it
-                // there released the lock (`withdrawn`, reclaim of a slot
-                // no installer uses).
-                match unsafe { vma.vm_insert_borrowed_page(addr, claimed) } {
-                    Ok(()) => {
+            };
+            let (Some(claimed), earlier) = claimed else {
+                continue;
+            };
+            if claimed.as_ptr() as usize & READY != 0 {
+                return Ok(());
+            }
+            let result = match earlier {
+                Err(err) => Err(err),
+                Ok(()) => {
+                    test_hook!(
+                        BeforeInsert,
+                        self.alloc_ptr(),
+                        index,
+                        claimed.as_ptr().cast()
+                    );
+                    // SAFETY: as in `map_page`.
+                    let result = unsafe { vma.vm_insert_borrowed_page(addr, claimed) };
+                    if result.is_ok() {
                         test_hook!(
                             AfterInsert,
                             self.alloc_ptr(),
                             index,
                             claimed.as_ptr().cast()
                         );
-                        debug::count(Counter::PagesInstalled);
-                        if our_claim.is_some() {
-                            // Only the claimer withdraws a claim, and others
-                            // only add the same tag: a plain store will do.
-                            word.store(Self::tagged_ready(claimed), Ordering::Release);
-                            return Ok(());
-                        }
-                        if self.mark_ready(word, claimed) {
-                            return Ok(());
-                        }
-                        // The claimer withdrew the page after a failure:
-                        // our PTE shows a page the slot no longer holds.
-                        vma.zap_page(addr);
-                        debug::count(Counter::InstallRetries);
+                        *inserted += 1;
                     }
-                    Err(err) if err == EBUSY => {
-                        test_hook!(AfterBusy, self.alloc_ptr(), index, claimed.as_ptr().cast());
-                        match mmap.get_user_page_nofault(addr) {
-                            // Another installer mapped the claimed page.
-                            Some(found) if found.as_raw() == claimed => {
-                                drop(found);
-                                if self.mark_ready(word, claimed) {
-                                    return Ok(());
-                                }
-                                // Withdrawn: that PTE must go too.
-                                vma.zap_page(addr);
-                                debug::count(Counter::InstallRetries);
-                            }
-                            // A page the slot does not hold, left in the
-                            // VMA's page table while the slot was empty (no
-                            // known path does that; defensive). The PTE
-                            // must show the slot's page: replace it.
-                            Some(found) => {
-                                drop(found);
-                                vma.zap_page(addr);
-                                debug::count(Counter::InstallStalePtesReplaced);
-                            }
-                            // The receiver zapped the PTE before we could
-                            // look at it: try again.
-                            None => debug::count(Counter::InstallRetries),
-                        }
+                    result
+                }
+            };
+            match result {
+                Ok(()) => {
+                    if Self::mark_ready(word, claimed) {
+                        return Ok(());
                     }
-                    Err(err) => {
-                        alloc_err!(
-                            Site::InsertFailed,
-                            "%d: %s failed to insert page at offset %lx with %d\n",
-                            self.pid(),
-                            kernel::c_str!("binder_install_single_page").as_char_ptr(),
-                            (index * PAGE_SIZE) as kernel::ffi::c_ulong,
-                            err.to_errno()
-                        );
-                        break 'attempts err;
+                    // Withdrawn meanwhile: that PTE must go too.
+                    vma.zap_page(addr);
+                    debug::count(Counter::InstallRetries);
+                }
+                Err(err) if err == EBUSY => {
+                    test_hook!(AfterBusy, self.alloc_ptr(), index, claimed.as_ptr().cast());
+                    match mmap.get_user_page_nofault(addr) {
+                        // Another installer mapped the claimed page.
+                        Some(found) if found.as_raw() == claimed => {
+                            drop(found);
+                            if Self::mark_ready(word, claimed) {
+                                return Ok(());
+                            }
+                            vma.zap_page(addr);
+                            debug::count(Counter::InstallRetries);
+                        }
+                        // A page the slot does not hold, left in the
+                        // VMA's page table while the slot was empty (no
+                        // known path does that; defensive). The PTE
+                        // must show the slot's page: replace it.
+                        Some(found) => {
+                            drop(found);
+                            vma.zap_page(addr);
+                            debug::count(Counter::InstallStalePtesReplaced);
+                        }
+                        // The receiver zapped the PTE before we could
+                        // look at it: try again.
+                        None => debug::count(Counter::InstallRetries),
                     }
                 }
+                Err(err) => {
+                    // Another installer may have made the page ready
+                    // meanwhile: then it is in place after all.
+                    if word.load(Ordering::Acquire) as usize & READY != 0 {
+                        return Ok(());
+                    }
+                    alloc_err!(
+                        Site::InsertFailed,
+                        "%d: %s failed to insert page at offset %lx with %d\n",
+                        self.pid(),
+                        kernel::c_str!("binder_install_single_page").as_char_ptr(),
+                        (index * PAGE_SIZE) as kernel::ffi::c_ulong,
+                        err.to_errno()
+                    );
+                    return Err(err);
+                }
             }
-            alloc_err!(
-                Site::InstallUnstable,
-                "%d: page %zu kept being zapped during install\n",
-                self.pid(),
-                index
-            );
-            EAGAIN
-        };
-        // Failed. A claim of ours must not outlive this call unmapped (as
-        // with the C allocator, a failed install leaves the slot empty),
-        // unless another installer mapped the page meanwhile: then the
-        // page is the slot's, and in place.
-        if let Some(claimed) = our_claim {
-            if word
-                .compare_exchange(
-                    claimed.as_ptr(),
-                    core::ptr::null_mut(),
-                    Ordering::AcqRel,
-                    Ordering::Acquire,
-                )
-                .is_err()
-            {
-                return Ok(());
-            }
-            // SAFETY: the slot owned this reference; it is ours again.
-            *withdrawn = Some(unsafe { OwnedPage::from_raw(claimed) });
         }
-        Err(err)
+        if word.load(Ordering::Acquire) as usize & READY != 0 {
+            return Ok(());
+        }
+        alloc_err!(
+            Site::InstallUnstable,
+            "%d: page %zu kept being zapped during install\n",
+            self.pid(),
+            index
+        );
+        Err(EAGAIN)
     }
 
-    /// `page_ptr`'s value for `page`, ready.
-    fn tagged_ready(page: NonNull<bindings::page>) -> *mut bindings::page {
-        (page.as_ptr() as usize | READY) as *mut bindings::page
+    /// After a failed insert at slot `failed`: withdraws the claims of
+    /// `mine` (bit `i`: slot `first + i`) from `failed` on that are not
+    /// ready, so that the slots end up empty as with the C allocator, and
+    /// frees their pages once every hold of the mmap lock that could have
+    /// seen them has ended. Installers that read such a page may still
+    /// insert it: they find the slot changed when they mark it ready, and
+    /// zap their PTE. Called without the mmap lock.
+    #[cold]
+    fn withdraw(&self, mm: &MmWithUser<'_>, first: usize, failed: usize, mine: u32) {
+        let mut pages = [const { None::<OwnedPage> }; INSTALL_BATCH];
+        let mut any = false;
+        for (bit, entry) in pages.iter_mut().enumerate() {
+            let index = first + bit;
+            if index < failed || mine & (1 << bit) == 0 {
+                continue;
+            }
+            let Some(slot) = self.slot(index) else { break };
+            let word = Self::page_ptr(slot);
+            let current = word.load(Ordering::Acquire);
+            let Some(claimed) = NonNull::new(current) else {
+                continue;
+            };
+            // Only we withdraw our claims; another installer may have made
+            // it ready meanwhile (then it stays).
+            if current as usize & READY == 0
+                && word
+                    .compare_exchange(
+                        current,
+                        core::ptr::null_mut(),
+                        Ordering::AcqRel,
+                        Ordering::Acquire,
+                    )
+                    .is_ok()
+            {
+                // SAFETY: the slot owned this reference; it is ours again.
+                *entry = Some(unsafe { OwnedPage::from_raw(claimed) });
+                any = true;
+            }
+        }
+        if any {
+            mm.wait_for_readers();
+        }
+        drop(pages);
     }
 
     /// Marks the slot's claimed page `claimed` ready (an installer mapped
     /// it). False if the claim was withdrawn meanwhile.
-    fn mark_ready(
-        &self,
-        word: &AtomicPtr<bindings::page>,
-        claimed: NonNull<bindings::page>,
-    ) -> bool {
-        let ready = Self::tagged_ready(claimed);
+    fn mark_ready(word: &AtomicPtr<bindings::page>, claimed: NonNull<bindings::page>) -> bool {
+        let ready = (claimed.as_ptr() as usize | READY) as *mut bindings::page;
         match word.compare_exchange(claimed.as_ptr(), ready, Ordering::AcqRel, Ordering::Acquire) {
             Ok(_) => true,
             Err(current) => current == ready,

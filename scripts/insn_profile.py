@@ -33,11 +33,17 @@ OUT gets one "# BENCH" line per entry point (workload WORKLOAD, default
 "insns") (median instructions and
 blocks per call, and the callees that account for them in a typical
 call), in the format of binder_bench, followed by a KTAP result line;
-OUT.callees.json has every callee of a typical call of each entry point.
+OUT.callees.json has every callee of a typical call of each entry point,
+and, for the calls that installed pages, of the awake calls mapping k
+pages ("EP@kp"). INSN_BLOCKS=EP@kp (environment) writes that group's
+instructions per basic block ("symbol+offset @address": mean per call) to
+OUT.blocks.json; with a module built with KRUSTFLAGS=-Cdebuginfo=1,
+`addr2line -i -f -C -e MODULE.ko -j SECTION OFFSET` names the source lines.
 """
 import bisect
 import collections
 import json
+import os
 import statistics
 import sys
 
@@ -248,6 +254,24 @@ def main(exec_log, serial_log, system_map, out, workload="insns"):
             rec["per_page_by_count"] = {
                 str(k): {"calls": len(v), "median": statistics.median(v)}
                 for k, v in sorted(by_count.items())}
+            # Callees of the awake calls mapping k pages: "EP@kp" in
+            # OUT.callees.json; instructions per block for the one named
+            # by INSN_BLOCKS (e.g. binder_alloc_new_buf@8p): OUT.blocks.json.
+            for k in by_count:
+                group = [w for w, (pages, slept) in zip(calls, mapped[ep])
+                         if pages == k and not slept]
+                key = f"{ep}@{k}p"
+                fns, blocks = collections.Counter(), collections.Counter()
+                for w in group:
+                    for pc in w:
+                        fns[name(pc)] += block_len.get(pc, 0)
+                        blocks[pc] += block_len.get(pc, 0)
+                every[key] = {fn: round(n / len(group), 1) for fn, n in fns.most_common()}
+                if os.environ.get("INSN_BLOCKS") == key:
+                    with open(out + ".blocks.json", "w") as f:
+                        json.dump({f"{name(pc)}+{pc - addrs[bisect.bisect_right(addrs, pc) - 1]:#x}"
+                                   f" @{pc:#x}": round(n / len(group), 1)
+                                   for pc, n in sorted(blocks.items())}, f, indent=1)
         lines.append("# BENCH " + json.dumps(rec))
     # Every callee of a typical call, for a closer look: OUT.callees.json.
     with open(out + ".callees.json", "w") as f:
