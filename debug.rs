@@ -139,26 +139,6 @@ pub(crate) fn tracing(tp: *const kernel::bindings::tracepoint) -> bool {
     unsafe { core::ptr::addr_of!((*tp).key.enabled.counter).read_volatile() > 0 }
 }
 
-/// Whether binder.c's tracepoint `binder_$event` has probes attached
-/// (always false without `CONFIG_TRACEPOINTS`): for a loop that fires it
-/// for every page, to test once per batch.
-macro_rules! tracing_on {
-    ($event:ident) => {{
-        #[cfg(CONFIG_TRACEPOINTS)]
-        let on = kernel::macros::paste! {{
-            // Older compilers (6.12 supports 1.78) require `unsafe` here.
-            #[allow(unused_unsafe)]
-            // SAFETY: only the address of the C static is taken.
-            let tp = unsafe { core::ptr::addr_of!($crate::ffi::[<__tracepoint_binder_ $event>]) };
-            $crate::debug::tracing(tp)
-        }};
-        #[cfg(not(CONFIG_TRACEPOINTS))]
-        let on = false;
-        on
-    }};
-}
-pub(crate) use tracing_on;
-
 /// Fires binder.c's tracepoint `binder_$event` through the C glue, with no
 /// call at all while the tracepoint is disabled. Without
 /// `CONFIG_TRACEPOINTS` (binder.c has no tracepoints then) it only

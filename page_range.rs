@@ -104,7 +104,7 @@
 //!   and deferred_release frees the state only once that count is zero (an
 //!   atomic add and subtract: cheaper than a reference on the `Arc`).
 
-use crate::debug::{self, alloc_err, test_hook, trace, tracing_on, Counter, Site};
+use crate::debug::{self, alloc_err, test_hook, trace, Counter, Site};
 use crate::ffi::{self, binder_alloc, binder_lru_page};
 use crate::lru::{self, IsolateCtx};
 use crate::mm::{Mm, MmWithUser, MmapReadGuard, OwnedPage, VmaCache, VmaRef};
@@ -439,14 +439,11 @@ impl PageRange {
         let mut published = 0;
         let mut index = first;
         let mut result = Ok(());
-        let tracing = tracing_on!(alloc_page_start) || tracing_on!(alloc_page_end);
         while index < end {
             let Some(slot) = self.slot(index) else { break };
             let word = Self::page_ptr(slot);
             if word.load(Ordering::Acquire).is_null() {
-                if tracing {
-                    trace!(alloc_page_start, self.alloc_ptr(), index);
-                }
+                trace!(alloc_page_start, self.alloc_ptr(), index);
                 let Some(page) = OwnedPage::alloc_zeroed() else {
                     alloc_err!(
                         Site::PageAllocFailed,
@@ -468,9 +465,7 @@ impl PageRange {
                         let _ = page.into_raw();
                         if tag == READY {
                             published += 1;
-                            if tracing {
-                                trace!(alloc_page_end, self.alloc_ptr(), index);
-                            }
+                            trace!(alloc_page_end, self.alloc_ptr(), index);
                         } else {
                             mine |= 1 << (index - first);
                         }
@@ -544,10 +539,6 @@ impl PageRange {
             // The VMA of the previous page: a batch is one range of
             // addresses, which the mapping's one VMA usually covers whole.
             let mut last_vma = None;
-            // vma_close clears it under the mmap write lock: one test for
-            // the whole hold will do.
-            let mapped = self.is_mapped();
-            let tracing = tracing_on!(alloc_page_end);
             while index < end {
                 let Some(slot) = self.slot(index) else { break };
                 let word = Self::page_ptr(slot);
@@ -555,7 +546,7 @@ impl PageRange {
                 if current as usize & READY == 0 {
                     if let Err(err) = self.map_page(
                         &mmap,
-                        (&mut last_vma, mapped),
+                        &mut last_vma,
                         index,
                         word,
                         current,
@@ -565,9 +556,7 @@ impl PageRange {
                         result = Err(err);
                         break;
                     }
-                    if tracing {
-                        trace!(alloc_page_end, self.alloc_ptr(), index);
-                    }
+                    trace!(alloc_page_end, self.alloc_ptr(), index);
                 }
                 index += 1;
             }
@@ -592,7 +581,7 @@ impl PageRange {
     fn map_page<'g>(
         &self,
         mmap: &'g MmapReadGuard<'_>,
-        (last_vma, mapped): (&mut Option<&'g VmaRef>, bool),
+        last_vma: &mut Option<&'g VmaRef>,
         index: usize,
         word: &AtomicPtr<bindings::page>,
         current: *mut bindings::page,
@@ -609,7 +598,7 @@ impl PageRange {
             }
         };
         *last_vma = vma;
-        let Some(vma) = vma.filter(|_| mapped) else {
+        let Some(vma) = vma.filter(|_| self.is_mapped()) else {
             alloc_err!(
                 Site::InstallNoVma,
                 "%d: %s failed, no vma\n",
@@ -640,12 +629,6 @@ impl PageRange {
                 claimed.as_ptr().cast()
             );
             *inserted += 1;
-            if *mine.0 & (1 << (index - mine.1)) != 0 {
-                // Our claim: only we withdraw it, and others only add the
-                // same tag, so a plain store will do.
-                word.store(Self::tagged_ready(claimed), Ordering::Release);
-                return Ok(());
-            }
             if Self::mark_ready(word, claimed) {
                 return Ok(());
             }
@@ -851,15 +834,10 @@ impl PageRange {
         drop(pages);
     }
 
-    /// `page_ptr`'s value for `page`, ready.
-    fn tagged_ready(page: NonNull<bindings::page>) -> *mut bindings::page {
-        (page.as_ptr() as usize | READY) as *mut bindings::page
-    }
-
     /// Marks the slot's claimed page `claimed` ready (an installer mapped
     /// it). False if the claim was withdrawn meanwhile.
     fn mark_ready(word: &AtomicPtr<bindings::page>, claimed: NonNull<bindings::page>) -> bool {
-        let ready = Self::tagged_ready(claimed);
+        let ready = (claimed.as_ptr() as usize | READY) as *mut bindings::page;
         match word.compare_exchange(claimed.as_ptr(), ready, Ordering::AcqRel, Ordering::Acquire) {
             Ok(_) => true,
             Err(current) => current == ready,
