@@ -126,6 +126,8 @@ macro_rules! test_hook {
                 $arg,
             )
         };
+        #[cfg(not(binder_alloc_test))]
+        let _ = &$index;
     };
 }
 pub(crate) use test_hook;

@@ -384,33 +384,13 @@ impl PageRange {
         let last = end.div_ceil(PAGE_SIZE).min(self.count);
         // The common case, a buffer in pages already installed, needs no
         // batch at all.
-        let Some(mut first) = (start / PAGE_SIZE..last).find(|&i| !self.ready(i)) else {
+        let Some(first) = (start / PAGE_SIZE..last).find(|&i| !self.ready(i)) else {
             return Ok(());
         };
         let result = if self.mode == InstallMode::OnFault {
             self.install_on_fault(first, last)
         } else {
-            // SAFETY: the allocator holds a grab reference on its mm until
-            // deferred_release, which cannot run while a buffer is
-            // allocated.
-            let mm = unsafe { Mm::from_raw((*self.alloc_ptr()).mm) };
-            match mm.mmget_not_zero() {
-                None => Err(ESRCH),
-                Some(mm) => loop {
-                    let end = (first + INSTALL_BATCH).min(last);
-                    let (claimed, mine, alloc_result) = self.claim_batch(first, end, 0);
-                    #[cfg(binder_alloc_test)]
-                    // SAFETY: FFI call; sleeps only when the test knob is set.
-                    unsafe {
-                        ffi::binder_glue_test_install_delay()
-                    };
-                    let mapped = self.map_batch(&mm, first, claimed, mine);
-                    if mapped.is_err() || alloc_result.is_err() || end == last {
-                        break mapped.and(alloc_result);
-                    }
-                    first = end;
-                },
-            }
+            self.install_eager(first, last)
         };
         if result.is_err() {
             debug::count(Counter::InstallErrors);
@@ -420,29 +400,79 @@ impl PageRange {
 
     /// Page-fault mode: puts pages in the empty slots of [first, last),
     /// ready at once (the receiver's faults map them), touching no mm.
+    #[inline(never)]
     fn install_on_fault(&self, first: usize, last: usize) -> Result {
         #[cfg(binder_alloc_test)]
         // SAFETY: FFI call; sleeps only when the test knob is set.
         unsafe {
             ffi::binder_glue_test_install_delay()
         };
-        self.claim_batch(first, last, READY).2
+        self.claim_batch::<READY>(first, last).2
+    }
+
+    /// Eager mode: claims and maps the slots of [first, last) that are not
+    /// ready, batch by batch. Out of line, with the loops of both phases
+    /// inline: the install path gets registers of its own, apart from
+    /// new_buf's.
+    #[inline(never)]
+    fn install_eager(&self, mut first: usize, last: usize) -> Result {
+        // SAFETY: the allocator holds a grab reference on its mm until
+        // deferred_release, which cannot run while a buffer is allocated.
+        let mm = unsafe { Mm::from_raw((*self.alloc_ptr()).mm) };
+        let Some(mm) = mm.mmget_not_zero() else {
+            return Err(ESRCH);
+        };
+        loop {
+            let end = (first + INSTALL_BATCH).min(last);
+            let (claimed, mut mine, alloc_result) = self.claim_batch::<0>(first, end);
+            #[cfg(binder_alloc_test)]
+            // SAFETY: FFI call; sleeps only when the test knob is set.
+            unsafe {
+                ffi::binder_glue_test_install_delay()
+            };
+            let mapped = self.map_batch(&mm, first, claimed, &mut mine);
+            if let Err((failed, _)) = mapped {
+                self.withdraw(&mm, first, failed, mine);
+            }
+            if mapped.is_err() || alloc_result.is_err() || end == last {
+                break mapped.map_err(|(_, err)| err).and(alloc_result);
+            }
+            first = end;
+        }
+    }
+
+    /// The slots of [first, end), clamped to the slots there are, with
+    /// their indices: one bounds check for a whole loop.
+    #[inline(always)]
+    fn words(
+        &self,
+        first: usize,
+        end: usize,
+    ) -> impl Iterator<Item = (usize, &AtomicPtr<bindings::page>)> + '_ {
+        let end = end.min(self.count);
+        (first..end).map(move |index| {
+            // SAFETY: `index < end <= count`: in bounds (type invariant).
+            let slot = unsafe { self.slots.as_ptr().add(index) };
+            (index, Self::page_ptr(slot))
+        })
     }
 
     /// Claims each empty slot of [first, end) with a newly allocated page,
-    /// tagged `tag`, with no lock held. Returns the end of the slots it
+    /// tagged `TAG`, with no lock held. Returns the end of the slots it
     /// went through (short of `end` if an allocation failed), a mask of
-    /// the slots it claimed (bit `i`: slot `first + i`; slots claimed
-    /// ready are left out) and the allocation's result.
-    fn claim_batch(&self, first: usize, end: usize, tag: usize) -> (usize, u32, Result) {
+    /// the slots it claimed (bit `i`: slot `first + i`, for batches of
+    /// [`INSTALL_BATCH`]; slots claimed ready are left out) and the
+    /// allocation's result.
+    #[inline(always)]
+    fn claim_batch<const TAG: usize>(&self, first: usize, end: usize) -> (usize, u32, Result) {
         let mut mine = 0u32;
-        let mut published = 0;
-        let mut index = first;
+        let mut bit = 1u32;
+        let mut published = 0usize;
+        let mut reached = first;
         let mut result = Ok(());
-        while index < end {
-            let Some(slot) = self.slot(index) else { break };
-            let word = Self::page_ptr(slot);
-            if word.load(Ordering::Acquire).is_null() {
+        for (index, word) in self.words(first, end) {
+            let current = word.load(Ordering::Acquire);
+            if current.is_null() {
                 trace!(alloc_page_start, self.alloc_ptr(), index);
                 let Some(page) = OwnedPage::alloc_zeroed() else {
                     alloc_err!(
@@ -453,7 +483,7 @@ impl PageRange {
                     result = Err(ENOMEM);
                     break;
                 };
-                let claim = (page.as_raw() as usize | tag) as *mut bindings::page;
+                let claim = (page.as_raw() as usize | TAG) as *mut bindings::page;
                 match word.compare_exchange(
                     core::ptr::null_mut(),
                     claim,
@@ -463,25 +493,28 @@ impl PageRange {
                     Ok(_) => {
                         // INVARIANT: the slot owns the allocation reference.
                         let _ = page.into_raw();
-                        if tag == READY {
-                            published += 1;
+                        if TAG == READY {
+                            published = published.wrapping_add(1);
                             trace!(alloc_page_end, self.alloc_ptr(), index);
                         } else {
-                            mine |= 1 << (index - first);
+                            mine |= bit;
                         }
                     }
                     // Another installer claimed it first: ours is freed.
                     Err(_) => debug::count(Counter::InstallRacesRecovered),
                 }
-            } else if !self.ready(index) {
+            } else if current as usize & READY == 0 {
                 // Claimed by another installer, which may not have mapped
                 // it yet: we map it too.
                 debug::count(Counter::InstallRacesRecovered);
             }
-            index += 1;
+            bit <<= 1;
+            reached = index + 1;
         }
-        debug::add(Counter::PagesInstalled, published);
-        (index, mine, result)
+        if TAG == READY {
+            debug::add(Counter::PagesInstalled, published);
+        }
+        (reached, mine, result)
     }
 
     /// Page-fault mode: the receiver faulted at `addr` of `vma`, one of
@@ -523,93 +556,114 @@ impl PageRange {
 
     /// Eager mode: maps the page of every slot of [first, end) that is
     /// not ready, under one hold of the mmap read lock, and marks it ready.
-    /// `mine`: the slots this call claimed (bit `i`: slot `first + i`); if
-    /// an insert fails, those from the failed one on that are not ready
-    /// are withdrawn, and their pages freed once no reader that could have
-    /// seen them is left.
-    fn map_batch(&self, mm: &MmWithUser<'_>, first: usize, end: usize, mut mine: u32) -> Result {
+    /// `mine`: the slots this call claimed (bit `i`: slot `first + i`),
+    /// updated if it claims one again. On a failure, returns the failed
+    /// slot's index and error (`withdraw` then undoes the claims).
+    #[inline(always)]
+    fn map_batch(
+        &self,
+        mm: &MmWithUser<'_>,
+        first: usize,
+        end: usize,
+        mine: &mut u32,
+    ) -> core::result::Result<(), (usize, Error)> {
         if first == end {
             return Ok(());
         }
-        let mut inserted = 0;
+        let mut inserted = 0usize;
         let mut result = Ok(());
-        let mut index = first;
         {
             let mmap = mm.mmap_read_lock();
             // The VMA of the previous page: a batch is one range of
             // addresses, which the mapping's one VMA usually covers whole.
-            let mut last_vma = None;
-            while index < end {
-                let Some(slot) = self.slot(index) else { break };
-                let word = Self::page_ptr(slot);
+            let mut last_vma: Option<&VmaRef> = None;
+            let mut addr = self.start.wrapping_add(first.wrapping_mul(PAGE_SIZE));
+            for (index, word) in self.words(first, end) {
                 let current = word.load(Ordering::Acquire);
                 if current as usize & READY == 0 {
-                    if let Err(err) = self.map_page(
-                        &mmap,
-                        &mut last_vma,
-                        index,
-                        word,
-                        current,
-                        (&mut mine, first),
-                        &mut inserted,
-                    ) {
-                        result = Err(err);
+                    let vma = match last_vma {
+                        Some(vma) if vma.contains(addr) => vma,
+                        _ => match self.find_vma(&mmap, addr) {
+                            Ok(vma) => vma,
+                            Err(err) => {
+                                result = Err((index, err));
+                                break;
+                            }
+                        },
+                    };
+                    last_vma = Some(vma);
+                    let done = match NonNull::new(current) {
+                        Some(claimed) => {
+                            // The common case: insert our claim, mark it.
+                            let first_try = self.insert_claimed(vma, addr, index, claimed);
+                            if first_try.is_ok() {
+                                inserted = inserted.wrapping_add(1);
+                            }
+                            if first_try.is_ok() && Self::mark_ready(word, claimed) {
+                                Ok(())
+                            } else {
+                                self.map_page_slow(
+                                    &mmap,
+                                    vma,
+                                    index,
+                                    addr,
+                                    word,
+                                    Some(first_try),
+                                    (mine, first),
+                                )
+                            }
+                        }
+                        None => {
+                            self.map_page_slow(&mmap, vma, index, addr, word, None, (mine, first))
+                        }
+                    };
+                    if let Err(err) = done {
+                        result = Err((index, err));
                         break;
                     }
                     trace!(alloc_page_end, self.alloc_ptr(), index);
                 }
-                index += 1;
+                addr = addr.wrapping_add(PAGE_SIZE);
             }
         }
         debug::add(Counter::PagesInstalled, inserted);
-        if result.is_err() {
-            self.withdraw(mm, first, index, mine);
-        }
         result
     }
 
-    /// Makes the page of slot `index` (whose `page_ptr` was `current`, not
-    /// ready) mapped and ready; called with the mmap lock held for read.
-    /// The common case, the claim in place and its insert succeeding, is
-    /// inline; the rest (races with the receiver and other installers,
-    /// errors) is [`Self::map_page_slow`]. `last_vma` is the VMA found for
-    /// an earlier page under the same hold of the lock, if any: used again
-    /// if it covers this page's address (under one hold VMAs stay as they
-    /// are), and updated. `inserted` counts successful inserts.
-    #[inline(always)]
-    #[allow(clippy::too_many_arguments)]
-    fn map_page<'g>(
-        &self,
-        mmap: &'g MmapReadGuard<'_>,
-        last_vma: &mut Option<&'g VmaRef>,
-        index: usize,
-        word: &AtomicPtr<bindings::page>,
-        current: *mut bindings::page,
-        mine: (&mut u32, usize),
-        inserted: &mut usize,
-    ) -> Result {
-        let addr = self.start + index * PAGE_SIZE;
-        let vma = match *last_vma {
-            Some(vma) if vma.contains(addr) => Some(vma),
+    /// The VMA of this mapping at `addr`, found under `mmap` (from the
+    /// cache when it can); ESRCH, with 6.12's message, if there is none or
+    /// the mapping is gone. Called for the first page of a batch and
+    /// whenever a page is outside the VMA of the one before.
+    #[inline(never)]
+    fn find_vma<'g>(&self, mmap: &'g MmapReadGuard<'_>, addr: usize) -> Result<&'g VmaRef> {
+        let vma = self
+            .vma_cache
+            .lookup(mmap, addr, |vma| self.identity.matches(vma))
+            .0;
+        match vma {
+            Some(vma) if self.is_mapped() => Ok(vma),
             _ => {
-                self.vma_cache
-                    .lookup(mmap, addr, |vma| self.identity.matches(vma))
-                    .0
+                alloc_err!(
+                    Site::InstallNoVma,
+                    "%d: %s failed, no vma\n",
+                    self.pid(),
+                    kernel::c_str!("binder_install_single_page").as_char_ptr()
+                );
+                Err(ESRCH)
             }
-        };
-        *last_vma = vma;
-        let Some(vma) = vma.filter(|_| self.is_mapped()) else {
-            alloc_err!(
-                Site::InstallNoVma,
-                "%d: %s failed, no vma\n",
-                self.pid(),
-                kernel::c_str!("binder_install_single_page").as_char_ptr()
-            );
-            return Err(ESRCH);
-        };
-        let Some(claimed) = NonNull::new(current) else {
-            return self.map_page_slow(mmap, vma, index, word, None, mine, inserted);
-        };
+        }
+    }
+
+    /// Inserts the claimed page `claimed` of slot `index` at `addr` of
+    /// `vma` (the test hooks around it in the KUnit build).
+    #[inline(always)]
+    fn insert_claimed(
+        &self,
+        vma: &VmaRef,
+        addr: usize,
+        index: usize,
+        claimed: NonNull<bindings::page>,
+    ) -> Result {
         test_hook!(
             BeforeInsert,
             self.alloc_ptr(),
@@ -620,26 +674,23 @@ impl PageRange {
         // read lock: its claimer frees it only after withdrawing it and
         // waiting for every reader that could have seen it (`withdraw`),
         // and reclaim only takes slots no buffer uses.
-        let first_try = unsafe { vma.vm_insert_borrowed_page(addr, claimed) };
-        if first_try.is_ok() {
+        let result = unsafe { vma.vm_insert_borrowed_page(addr, claimed) };
+        if result.is_ok() {
             test_hook!(
                 AfterInsert,
                 self.alloc_ptr(),
                 index,
                 claimed.as_ptr().cast()
             );
-            *inserted += 1;
-            if Self::mark_ready(word, claimed) {
-                return Ok(());
-            }
         }
-        self.map_page_slow(mmap, vma, index, word, Some(first_try), mine, inserted)
+        result
     }
 
-    /// The rounds of [`Self::map_page`] after the first insert failed, or
-    /// its claim was withdrawn (`first_try`: the first insert's result;
-    /// None if the slot was found empty). The protocol is in the module
-    /// documentation.
+    /// The rest of mapping slot `index` (at `addr` of `vma`) when the
+    /// common case of [`Self::map_batch`] did not do: the first insert of
+    /// the claim failed or its claim was withdrawn (`first_try`: the first
+    /// insert's result), or the slot was found empty (None). The protocol
+    /// is in the module documentation. Counts the inserts it makes.
     #[inline(never)]
     #[allow(clippy::too_many_arguments)]
     fn map_page_slow(
@@ -647,12 +698,11 @@ impl PageRange {
         mmap: &MmapReadGuard<'_>,
         vma: &VmaRef,
         index: usize,
+        addr: usize,
         word: &AtomicPtr<bindings::page>,
         mut first_try: Option<Result>,
         (mine, first): (&mut u32, usize),
-        inserted: &mut usize,
     ) -> Result {
-        let addr = self.start + index * PAGE_SIZE;
         for _ in 0..INSERT_ATTEMPTS {
             let claimed = match first_try.take() {
                 // The first insert succeeded but the claim was withdrawn
@@ -704,22 +754,9 @@ impl PageRange {
             let result = match earlier {
                 Err(err) => Err(err),
                 Ok(()) => {
-                    test_hook!(
-                        BeforeInsert,
-                        self.alloc_ptr(),
-                        index,
-                        claimed.as_ptr().cast()
-                    );
-                    // SAFETY: as in `map_page`.
-                    let result = unsafe { vma.vm_insert_borrowed_page(addr, claimed) };
+                    let result = self.insert_claimed(vma, addr, index, claimed);
                     if result.is_ok() {
-                        test_hook!(
-                            AfterInsert,
-                            self.alloc_ptr(),
-                            index,
-                            claimed.as_ptr().cast()
-                        );
-                        *inserted += 1;
+                        debug::count(Counter::PagesInstalled);
                     }
                     result
                 }
