@@ -402,11 +402,6 @@ impl PageRange {
     /// ready at once (the receiver's faults map them), touching no mm.
     #[inline(never)]
     fn install_on_fault(&self, first: usize, last: usize) -> Result {
-        #[cfg(binder_alloc_test)]
-        // SAFETY: FFI call; sleeps only when the test knob is set.
-        unsafe {
-            ffi::binder_glue_test_install_delay()
-        };
         self.claim_batch::<READY>(first, last).2
     }
 
@@ -483,6 +478,13 @@ impl PageRange {
                     result = Err(ENOMEM);
                     break;
                 };
+                // Page-fault mode's race is between the empty slot seen
+                // and the claim: the test knob widens that window.
+                #[cfg(binder_alloc_test)]
+                if TAG == READY {
+                    // SAFETY: FFI call; sleeps only when the knob is set.
+                    unsafe { ffi::binder_glue_test_install_delay() };
+                }
                 let claim = (page.as_raw() as usize | TAG) as *mut bindings::page;
                 match word.compare_exchange(
                     core::ptr::null_mut(),
