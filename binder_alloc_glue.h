@@ -83,10 +83,14 @@ bool binder_glue_list_lru_add(struct list_lru *lru, struct list_head *item,
 			      struct page *page);
 bool binder_glue_list_lru_del(struct list_lru *lru, struct list_head *item,
 			      struct page *page);
-unsigned long binder_glue_list_lru_count(struct list_lru *lru);
+unsigned long binder_glue_list_lru_count_node(struct list_lru *lru, int nid);
 bool binder_glue_list_empty(const struct list_head *head);
-unsigned long binder_glue_list_lru_walk(struct list_lru *lru,
-					unsigned long nr_to_walk);
+unsigned long binder_glue_list_lru_walk_node(struct list_lru *lru, int nid,
+					     unsigned long nr_to_walk);
+unsigned long binder_glue_shrink_count(struct shrinker *shrinker,
+				       struct shrink_control *sc);
+unsigned long binder_glue_shrink_scan(struct shrinker *shrinker,
+				      struct shrink_control *sc);
 struct shrinker *binder_glue_shrinker_register(void);
 void binder_glue_shrinker_free(struct shrinker *shrinker);
 void binder_glue_seq_buffer(struct seq_file *m, int debug_id,
@@ -117,8 +121,8 @@ void binder_glue_trace_unmap_kernel_end(const struct binder_alloc *alloc, size_t
 unsigned int binder_alloc_rs_free_page(struct list_head *item,
 				       struct list_lru_one *lru,
 				       spinlock_t *lock);
-unsigned long binder_alloc_rs_shrink_count(void);
-unsigned long binder_alloc_rs_shrink_scan(unsigned long nr_to_scan);
+unsigned long binder_alloc_rs_shrink_count(int nid);
+unsigned long binder_alloc_rs_shrink_scan(int nid, unsigned long nr_to_scan);
 void binder_alloc_rs_read_stats(u64 *out, size_t n);
 unsigned int binder_alloc_rs_fault(struct binder_alloc *alloc, struct vm_area_struct *vma,
 				   unsigned long addr);

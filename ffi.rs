@@ -223,9 +223,13 @@ extern "C" {
         item: *mut bindings::list_head,
         page: *mut bindings::page,
     ) -> bool;
-    pub(crate) fn binder_glue_list_lru_count(lru: *mut bindings::list_lru) -> c_ulong;
-    pub(crate) fn binder_glue_list_lru_walk(
+    pub(crate) fn binder_glue_list_lru_count_node(
         lru: *mut bindings::list_lru,
+        nid: c_int,
+    ) -> c_ulong;
+    pub(crate) fn binder_glue_list_lru_walk_node(
+        lru: *mut bindings::list_lru,
+        nid: c_int,
         nr_to_walk: c_ulong,
     ) -> c_ulong;
     pub(crate) fn binder_glue_list_empty(head: *const bindings::list_head) -> bool;

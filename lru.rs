@@ -20,7 +20,7 @@ use crate::ffi;
 use core::ptr::{addr_of_mut, NonNull};
 use kernel::bindings;
 use kernel::error::to_result;
-use kernel::ffi::c_ulong;
+use kernel::ffi::{c_int, c_ulong};
 use kernel::prelude::*;
 
 fn freelist() -> *mut bindings::list_lru {
@@ -86,17 +86,19 @@ pub(crate) unsafe fn is_on_lru(item: *const bindings::list_head) -> bool {
     !unsafe { ffi::binder_glue_list_empty(item) }
 }
 
-/// Number of unused pages on the LRU.
-pub(crate) fn count() -> c_ulong {
-    // SAFETY: the list is initialised while the module is loaded.
-    unsafe { ffi::binder_glue_list_lru_count(freelist()) }
+/// Number of unused pages on the LRU of NUMA node `nid` (the shrinker's
+/// node: a valid node id).
+pub(crate) fn count_node(nid: c_int) -> c_ulong {
+    // SAFETY: the list is initialised while the module is loaded; the
+    // shrinker core passes a valid node id.
+    unsafe { ffi::binder_glue_list_lru_count_node(freelist(), nid) }
 }
 
-/// Walks up to `nr` items with the allocator's isolate callback; returns
-/// the number freed.
-pub(crate) fn walk(nr: c_ulong) -> c_ulong {
-    // SAFETY: as in `count`; the callback is binder_alloc_free_page.
-    unsafe { ffi::binder_glue_list_lru_walk(freelist(), nr) }
+/// Walks up to `nr` items of node `nid`'s LRU with the allocator's
+/// isolate callback; returns the number freed.
+pub(crate) fn walk_node(nid: c_int, nr: c_ulong) -> c_ulong {
+    // SAFETY: as in `count_node`; the callback is binder_alloc_free_page.
+    unsafe { ffi::binder_glue_list_lru_walk_node(freelist(), nid, nr) }
 }
 
 /// What the walker hands the isolate callback, with the LRU lock held.

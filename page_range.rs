@@ -95,8 +95,10 @@
 //!   or the address no longer holds this allocator's mapping (munmap, an
 //!   impostor mapped over it, mremap), the shrinker frees the page without
 //!   a zap (see above). Only a failed trylock postpones a page, and it goes
-//!   to the tail of the LRU. (The C allocator of 6.12 leaves such pages at
-//!   the head of the LRU forever.)
+//!   to the tail of its node's LRU; each node is scanned on its own
+//!   (shrinker.rs), so busy pages of one node never hold up another's.
+//!   (The C allocator of 6.12 leaves such pages at the head of the LRU
+//!   forever.)
 //! - deferred_release may take the mutex as soon as a shrinker callback
 //!   released it, while that callback's mutex_unlock() may still touch the
 //!   mutex (mutex-design.rst). So the callback counts itself in

@@ -8,12 +8,18 @@
 //! Shrinker callbacks may sleep, but ours never do: the scan only walks
 //! the LRU, whose isolate callback only trylocks.
 //!
+//! The shrinker is NUMA aware (6.12's is not): a page sits on the list of
+//! its own node, and each count and scan is for the one node reclaim asks
+//! for. A walk over all nodes at once would spend every batch on the
+//! first node with a batch of items, and busy pages there (rotated to
+//! that node's tail) would keep the other nodes' pages forever.
+//!
 //! C header: [`include/linux/shrinker.h`](srctree/include/linux/shrinker.h)
 
 use crate::{ffi, lru};
 use core::ptr::NonNull;
 use kernel::bindings;
-use kernel::ffi::c_ulong;
+use kernel::ffi::{c_int, c_ulong};
 use kernel::prelude::*;
 
 /// A registered shrinker; unregistered and freed on drop.
@@ -51,14 +57,15 @@ impl Drop for Shrinker {
     }
 }
 
-/// The shrinker's count callback: pages reclaimable now.
+/// The shrinker's count callback: pages of NUMA node `nid` reclaimable now.
 #[no_mangle]
-pub(crate) extern "C" fn binder_alloc_rs_shrink_count() -> c_ulong {
-    lru::count()
+pub(crate) extern "C" fn binder_alloc_rs_shrink_count(nid: c_int) -> c_ulong {
+    lru::count_node(nid)
 }
 
-/// The shrinker's scan callback: frees up to `nr_to_scan` pages.
+/// The shrinker's scan callback: frees up to `nr_to_scan` pages of NUMA
+/// node `nid`.
 #[no_mangle]
-pub(crate) extern "C" fn binder_alloc_rs_shrink_scan(nr_to_scan: c_ulong) -> c_ulong {
-    lru::walk(nr_to_scan)
+pub(crate) extern "C" fn binder_alloc_rs_shrink_scan(nid: c_int, nr_to_scan: c_ulong) -> c_ulong {
+    lru::walk_node(nid, nr_to_scan)
 }

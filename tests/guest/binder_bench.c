@@ -702,7 +702,8 @@ static int profile_report(const char *workload, pid_t reclaimer)
 	 */
 	int r_waiting = 0, others_holding = 0;
 	double sweep_ts = 0, behind_us = 0;
-	long r_tid = -1, c_tid = -1, lines = 0;
+	long r_tid = -1, c_tid = -1, lines = 0, buffers = 0, installed = 0, reclaimed = 0;
+	double window_s = seconds < TRACE_SECONDS ? seconds : TRACE_SECONDS;
 	char line[512], r_mm[24] = "", mm[24], write[8], success[8];
 	FILE *f = fopen(TRACING "/trace", "r");
 
@@ -725,6 +726,21 @@ static int profile_report(const char *workload, pid_t reclaimer)
 				c_tid = id;
 			else if (id >= 0 && id < MAX_TID)
 				sender[id] = 1;
+			continue;
+		}
+		/* The churn the lock waits come from: buffers allocated, pages
+		 * installed and reclaimed (the same tracepoints in both
+		 * allocators). */
+		if (strstr(line, " binder_transaction_alloc_buf:")) {
+			buffers++;
+			continue;
+		}
+		if (strstr(line, " binder_alloc_page_end:")) {
+			installed++;
+			continue;
+		}
+		if (strstr(line, " binder_unmap_kernel_end:")) {
+			reclaimed++;
 			continue;
 		}
 		trace_field(line, "mm=", mm, sizeof(mm));
@@ -792,6 +808,11 @@ static int profile_report(const char *workload, pid_t reclaimer)
 	fclose(f);
 	printf("# profile: %ld trace lines; receiver loop tid %ld, control loop tid %ld\n", lines,
 	       r_tid, c_tid);
+	printf("# BENCH {\"workload\": \"%s\", \"who\": \"churn\", \"buffers_per_s\": %.1f, "
+	       "\"installed_per_s\": %.1f, \"reclaimed_per_s\": %.1f, "
+	       "\"installed_per_buffer\": %.3f}\n", workload, buffers / window_s,
+	       installed / window_s, reclaimed / window_s,
+	       buffers ? (double)installed / buffers : 0.0);
 	print_lock_use(workload, "receiver_loop_lock_wait", &r_wait);
 	print_lock_use(workload, "receiver_loop_wait_behind_others", &r_behind);
 	print_lock_use(workload, "control_loop_lock_wait", &c_wait);
@@ -838,7 +859,10 @@ static long trace_overruns(void)
 #define NR(a) (sizeof(a) / sizeof((a)[0]))
 
 /* Events (paths under events/) of the two profiles. */
-static const char *const lock_events[] = { "mmap_lock" };
+static const char *const lock_events[] = {
+	"mmap_lock", "binder/binder_transaction_alloc_buf", "binder/binder_alloc_page_end",
+	"binder/binder_unmap_kernel_end",
+};
 static const char *const steady_events[] = {
 	"binder/binder_transaction", "binder/binder_transaction_alloc_buf",
 	"binder/binder_transaction_buffer_release", "binder/binder_write_done",

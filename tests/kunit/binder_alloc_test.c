@@ -28,6 +28,7 @@
 #include <linux/mm.h>
 #include <linux/mman.h>
 #include <linux/sched/mm.h>
+#include <linux/shrinker.h>
 #include <linux/uaccess.h>
 #include "binder_alloc.h"
 #include "binder_alloc_glue.h"
@@ -1083,6 +1084,69 @@ static void fault_where_no_page_fails(struct kunit *test)
 	KUNIT_EXPECT_PTR_EQ(test, mapped_page(ctx, 5), NULL);
 }
 
+/* Runs this thread on the CPUs of node @nid; false if it has none. */
+static bool run_on_node(int nid)
+{
+	return node_online(nid) && !cpumask_empty(cpumask_of_node(nid)) &&
+	       !set_cpus_allowed_ptr(current, cpumask_of_node(nid));
+}
+
+/* The registered callbacks, for node @nid. */
+static unsigned long shrink_node_count(int nid)
+{
+	struct shrink_control sc = { .gfp_mask = GFP_KERNEL, .nid = nid };
+
+	return binder_glue_shrink_count(NULL, &sc);
+}
+
+static unsigned long shrink_node_scan(int nid, unsigned long nr)
+{
+	struct shrink_control sc = { .gfp_mask = GFP_KERNEL, .nid = nid, .nr_to_scan = nr };
+
+	return binder_glue_shrink_scan(NULL, &sc);
+}
+
+/*
+ * The shrinker counts and scans the node reclaim asks for, and a page is
+ * on the list of its own node. A scan of node 1 with a budget of one page
+ * frees node 1's page, not the one ahead of it on node 0: a walk of every
+ * node spent its budget on node 0 first, and busy pages there kept node
+ * 1's from ever being reclaimed.
+ */
+static void shrinker_scans_its_node(struct kunit *test)
+{
+	struct bat *ctx = ctx_of(test);
+	struct binder_buffer *a = NULL, *b = NULL;
+	bool pinned;
+
+	pinned = run_on_node(0);
+	if (pinned)
+		a = new_buf(test, PAGE_SIZE, false);
+	pinned = pinned && run_on_node(1);
+	if (pinned)
+		b = new_buf(test, PAGE_SIZE, false);
+	set_cpus_allowed_ptr(current, cpu_possible_mask);
+	if (!pinned)
+		kunit_skip(test, "needs CPUs on NUMA nodes 0 and 1");
+	KUNIT_ASSERT_FALSE(test, IS_ERR(a) || IS_ERR(b));
+	KUNIT_ASSERT_EQ(test, page_index(ctx, a->user_data), 0);
+	KUNIT_ASSERT_EQ(test, page_index(ctx, b->user_data), 1);
+	if (page_to_nid(slot_page(ctx, 0)) != 0 || page_to_nid(slot_page(ctx, 1)) != 1)
+		kunit_skip(test, "pages landed on nodes %d and %d",
+			   page_to_nid(slot_page(ctx, 0)), page_to_nid(slot_page(ctx, 1)));
+	binder_alloc_free_buf(&ctx->proc.alloc, a);
+	binder_alloc_free_buf(&ctx->proc.alloc, b);
+
+	KUNIT_EXPECT_EQ(test, shrink_node_count(0), 1);
+	KUNIT_EXPECT_EQ(test, shrink_node_count(1), 1);
+	KUNIT_EXPECT_EQ(test, shrink_node_scan(1, 1), 1);
+	KUNIT_EXPECT_TRUE(test, page_installed(ctx, 0));
+	KUNIT_EXPECT_FALSE(test, page_installed(ctx, 1));
+	KUNIT_EXPECT_EQ(test, shrink_node_count(1), 0);
+	KUNIT_EXPECT_EQ(test, shrink_node_scan(0, 1), 1);
+	KUNIT_EXPECT_FALSE(test, page_installed(ctx, 0));
+}
+
 /* Reclaim zaps the pages faults mapped and frees the others untouched. */
 static void reclaim_zaps_only_mapped_pages(struct kunit *test)
 {
@@ -1417,6 +1481,7 @@ static struct kunit_case binder_alloc_cases[] = {
 	KUNIT_CASE(prepare_to_free_rules),
 	KUNIT_CASE(page_states),
 	KUNIT_CASE(shrinker_spares_allocated_buffers),
+	KUNIT_CASE(shrinker_scans_its_node),
 	KUNIT_CASE(shared_page_stays_in_use),
 	KUNIT_CASE(vma_gone),
 	KUNIT_CASE(impostor_vma),
