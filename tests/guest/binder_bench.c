@@ -593,9 +593,9 @@ static long meminfo(const char *key)
 
 static int memory(void)
 {
-	const int n = 32;
+	const int n = 128;
 	int ready[2];
-	pid_t kids[32];
+	pid_t kids[128];
 	long slab0, slab1;
 	char c;
 
