@@ -29,7 +29,8 @@
  *               how long each loop waited for its mmap lock, and who held
  *               the receiver's mmap lock (other tasks: senders installing
  *               pages, reclaim; the drop_caches reclaimer), in which mode
- *               and for how long.
+ *               and for how long; and, from binder's tracepoints, the
+ *               churn: buffers allocated, pages installed and reclaimed.
  *   churn       install and reclaim, one call at a time: a 32 KiB echo
  *               (8 pages installed in the service's mapping, 8 in the
  *               client's), then the binder shrinker reclaims them all
