@@ -64,7 +64,8 @@ done
 if [ "${BENCH_INSNS:-1}" = 1 ]; then
 	echo "bench: instructions per allocator call (QEMU execution log, ${allocators[*]})"
 	# The steady workload (the hot path), then churn (install and reclaim).
-	for plan in insns insns-churn; do
+	# Then the contention workload without reclaim (calls that contend).
+	for plan in insns insns-churn insns-contention; do
 		pids=()
 		for a in "${allocators[@]}"; do
 			INSN_PLAN=$plan MODPARAMS=$(params_of "$a") "$PROJECT_DIR/scripts/insn-profile.sh" \

@@ -113,6 +113,10 @@ ROWS = [
     ("insns_churn", "binder_alloc_new_buf", "median", "lower", "median"),
     ("insns_churn", "binder_alloc_free_buf", "median", "lower", "median"),
     ("insns_churn", "binder_alloc_free_page", "median", "lower", "median"),
+    ("insns_contention", "binder_alloc_new_buf", "median", "lower", "median"),
+    ("insns_contention", "binder_alloc_free_buf", "median", "lower", "median"),
+    ("insns_contention", "binder_alloc_prepare_to_free", "median", "lower", "median"),
+    ("insns_contention", "binder_alloc_copy_user_to_buffer", "median", "lower", "median"),
     ("cold", "processes", "per_process_us", "lower", "median"),
     ("memory", "per_process", "slab_kib", "lower", "median"),
 ]
@@ -240,7 +244,7 @@ def main(argv):
     callees = []
     for alloc in allocs:
         for (a, w, who, metric), v in sorted(samples.items()):
-            if a == alloc and w in ("insns", "insns_churn") and metric == "top":
+            if a == alloc and w in ("insns", "insns_churn", "insns_contention") and metric == "top":
                 parts = ", ".join(f"{short_name(fn)} {n:g}" for fn, n in v[-1].items())
                 callees.append(f"- {alloc} {w} `{who}`: {parts}")
 

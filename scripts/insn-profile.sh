@@ -3,7 +3,8 @@
 #   insn-profile.sh KDIR INITRD MODULE OUT
 # MODPARAMS (environment): the module's parameters, as for run-guest.sh;
 # INSN_PLAN: the guest plan (default insns: the steady workload;
-# insns-churn: install and reclaim).
+# insns-churn: install and reclaim; insns-contention: 4 senders, no
+# reclaim).
 # Boots KDIR's kernel with MODULE under QEMU's execution log (-d exec,
 # nochain,in_asm, kernel and module text only), runs guest/plans/insns
 # (the steady workload for 1 s) and has scripts/insn_profile.py count the
