@@ -17,10 +17,18 @@
  * the node with the least free memory, sets the watermark for it, and
  * allocates on that node only (MPOL_BIND: an allocation that may fall back
  * to another node's free memory wakes no kswapd).
+ * The shrinker is NUMA aware: kswapd of a node reclaims only the binder
+ * pages on that node. So the node is picked before any binder page exists,
+ * and the test and its forked service run bound to it from the start: the
+ * binder pages are allocated there (by the sender, or by the faulting
+ * receiver in install_on_fault mode) and are that node's kswapd's to take.
  * Checks: kswapd ran (a kswapd thread was switched in and out: one per
  * NUMA node, and the guest has two; the test kernels have no vm event
  * counters) and the binder
  * pages left the LRU without any drop_caches.
+ * Once per boot: a kswapd that could not reach the raised watermark gives
+ * up on its node for a while (kswapd_failures), and a second run in the
+ * same boot sees it not run at all, with stock as with ours.
  * Output: KTAP on stdout.
  */
 #define _GNU_SOURCE
@@ -135,6 +143,30 @@ int main(void)
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	ktap_header(4);
+
+	/*
+	 * Pick the node with the least free memory (as a share of what it
+	 * manages) and bind this process to it, CPU and memory, before the
+	 * service is forked: the service inherits both, so every binder page
+	 * of the echo below is allocated on that node.
+	 */
+	nodes = nodes_memory(free, managed);
+	for (int i = 0; i < nodes; i++) {
+		if (managed[i] && (!managed[node] || free[i] * managed[node] < free[node] * managed[i]))
+			node = i;
+	}
+	if (nodes > 1) {
+		unsigned long mask = 1ul << node;
+		cpu_set_t cpus;
+
+		CPU_ZERO(&cpus);
+		CPU_SET(node, &cpus);
+		if (sched_setaffinity(0, sizeof(cpus), &cpus))
+			ktap_diag("sched_setaffinity: %s", strerror(errno));
+		if (syscall(SYS_set_mempolicy, MPOL_BIND, &mask, MAX_NODES + 1))
+			ktap_diag("set_mempolicy: %s", strerror(errno));
+	}
+
 	map_size = 4u << 20;
 	ret = service_start();
 	if (!ret)
@@ -145,37 +177,25 @@ int main(void)
 		    "%d pages on the LRU%s%s", lru0, err ? ": " : "", err ? err : "");
 
 	/*
-	 * Raise the watermarks around the current free memory: min (and the
-	 * point of OOM) stays below it, low goes above it. The next
-	 * allocation then wakes kswapd, which reclaims towards the high
-	 * watermark: here, with no swap, that is binder's unused pages.
+	 * Raise the watermarks around the node's current free memory: min
+	 * (and the point of OOM) stays below it, low goes above it. The next
+	 * allocation then wakes the node's kswapd, which reclaims towards the
+	 * high watermark: here, with no swap, that is binder's unused pages.
+	 * The node had the least free memory before the echo and the echo
+	 * took its pages from it, so no other node is pushed below its min.
 	 */
 	runs0 = kswapd_switches();
 	saved = read_long(MIN_FREE);
 	nodes = nodes_memory(free, managed);
-	for (int i = 0; i < nodes; i++) {
+	for (int i = 0; i < nodes; i++)
 		all += managed[i];
-		if (managed[i] && (!managed[node] || free[i] * managed[node] < free[node] * managed[i]))
-			node = i;
-	}
 	/* The node's share of min_free_kbytes: 85% of what it has free. */
-	if (managed[node])
+	if (node < nodes && managed[node])
 		min_kb = free[node] * 4 * 85 / 100 * all / managed[node];
 	snprintf(val, sizeof(val), "%ld", min_kb);
 	ret = saved > 0 && min_kb > 0 ? write_file(MIN_FREE, val) : -EINVAL;
 	ktap_result(ret == 0, "watermarks_raised", "min_free_kbytes %ld -> %s for node %d of %d: %s",
 		    saved, val, node, nodes, strerror((int)-ret));
-	/* Allocate on that node only, from its CPU (one per node here). */
-	if (nodes > 1) {
-		unsigned long mask = 1ul << node;
-		cpu_set_t cpus;
-
-		CPU_ZERO(&cpus);
-		CPU_SET(node, &cpus);
-		sched_setaffinity(0, sizeof(cpus), &cpus);
-		if (syscall(SYS_set_mempolicy, MPOL_BIND, &mask, MAX_NODES + 1))
-			ktap_diag("set_mempolicy: %s", strerror(errno));
-	}
 	/* Allocate a little to meet the new watermark, then let kswapd work. */
 	for (int i = 0; i < 20; i++) {
 		void *p = mmap(NULL, 64 << 10, PROT_READ | PROT_WRITE,
