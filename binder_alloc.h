@@ -85,10 +85,25 @@ struct binder_lru_page {
 
 struct vm_operations_struct;
 
+/*
+ * Memory for the allocator's Rust state, inside struct binder_alloc and so
+ * inside binder_proc's kmalloc object (which has unused room for it): a
+ * process costs no separate allocation for its state. C never reads it;
+ * the fields only size it: @lock for the state's mutex (whose size
+ * depends on the lock debugging options), @rest for everything else. The
+ * Rust code checks at build time that its state fits.
+ */
+#define BINDER_ALLOC_ROOM_WORDS 26
+struct binder_alloc_room {
+	struct mutex lock;
+	unsigned long rest[BINDER_ALLOC_ROOM_WORDS];
+};
+
 /**
  * struct binder_alloc - per-process allocator, embedded in binder_proc
- * @state:       Rust-owned allocator state; NULL until the first
- *               successful mmap, freed by binder_alloc_deferred_release()
+ * @state:       Rust-owned allocator state, which lives in @room; NULL
+ *               until the first successful mmap, and again once
+ *               binder_alloc_deferred_release() dropped it
  * @vma:         the binder mapping while it exists, NULL after its close;
  *               a marker for binder_alloc_selftest.c: the allocator looks
  *               the VMA up and checks it at every use, never through this
@@ -100,6 +115,7 @@ struct vm_operations_struct;
  *               installed its own (page-fault mode): its open and close
  *               are forwarded there
  * @pid:         the process's pid
+ * @room:        the memory of @state
  */
 struct binder_alloc {
 	struct binder_alloc_state *state;
@@ -110,6 +126,7 @@ struct binder_alloc {
 	struct binder_lru_page *pages;
 	const struct vm_operations_struct *binder_vm_ops;
 	int pid;
+	struct binder_alloc_room room;
 };
 
 #ifdef CONFIG_ANDROID_BINDER_IPC_SELFTEST

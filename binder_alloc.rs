@@ -4,10 +4,11 @@
 //! the C entry points that `binder.c` calls (`binder_alloc.h`).
 //!
 //! Per process, `struct binder_alloc` (C, embedded in `binder_proc`) holds
-//! only what C reads; the allocator's state ([`AllocState`]) is Rust memory,
-//! reference counted, created at the first mmap; deferred release drops the
-//! allocator's reference (a shrinker callback still unlocking its mutex may
-//! hold the last one):
+//! what C reads and the memory of the allocator's state ([`AllocState`]):
+//! `binder_proc`'s kmalloc object has room for it, so a process costs no
+//! allocation of its own for it. The state is created there at the first
+//! mmap and dropped by deferred release, once no shrinker callback is left
+//! inside its mutex_unlock():
 //! - [`range_alloc::Ranges`]: which ranges of the mapping are free or
 //!   allocated, under the allocator mutex;
 //! - [`page_range::PageRange`]: the page slots, their installation and
@@ -29,15 +30,14 @@ mod page_range;
 mod range_alloc;
 mod shrinker;
 
-use core::ptr::{addr_of_mut, null_mut, NonNull};
+use core::ptr::{addr_of, addr_of_mut, null_mut, NonNull};
 use core::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 use debug::{alloc_debug, Site, BUFFER_ALLOC, OPEN_CLOSE, USER_ERROR};
-use ffi::{binder_alloc, binder_buffer};
+use ffi::{binder_alloc, binder_buffer, AllocRoom};
 use kernel::bindings;
 use kernel::ffi::{c_int, c_ulong, c_void};
 use kernel::page::PAGE_SIZE;
 use kernel::prelude::*;
-use kernel::sync::Arc;
 use lock::TryMutex;
 use mm::VmaRef;
 use page_range::{copy, InstallMode, MappedSet, MappingIdentity, PageRange};
@@ -77,6 +77,18 @@ pub(crate) struct Inner {
     pub(crate) mapped: MappedSet,
 }
 
+/// Keeps what a transaction may still reach after its process is gone:
+/// every buffer struct and every page, for good (a failed list entry only
+/// hides them from kmemleak). The rest goes.
+fn quarantine(inner: Inner, pages: PageRange) {
+    let Inner { ranges, mapped, .. } = inner;
+    drop(mapped);
+    let buffers = ranges.leak();
+    let slots = pages.leak();
+    // SAFETY: FFI call; the pointers are only kept.
+    unsafe { ffi::binder_glue_quarantine(buffers, slots) };
+}
+
 /// The Rust-owned state of one allocator, created at mmap.
 #[pin_data]
 pub(crate) struct AllocState {
@@ -91,11 +103,21 @@ pub(crate) struct AllocState {
     pub(crate) reclaimers: AtomicUsize,
 }
 
+// The state lives in `binder_alloc.room` (`state_room`).
+const _: () = assert!(core::mem::size_of::<AllocState>() <= core::mem::size_of::<AllocRoom>());
+const _: () = assert!(core::mem::align_of::<AllocState>() <= core::mem::align_of::<AllocRoom>());
+
+/// Where the state of `alloc` lives.
+fn state_room(alloc: *mut binder_alloc) -> *mut AllocState {
+    // SAFETY: `alloc` is live (all callers); only a pointer is formed.
+    unsafe { addr_of_mut!((*alloc).room) }.cast()
+}
+
 /// The state of `alloc`, once mmap succeeded.
 ///
 /// # Safety
 ///
-/// `alloc` is live and its state is not freed during 'a (binder.c does not
+/// `alloc` is live and its state is not dropped during 'a (binder.c does not
 /// call deferred_release concurrently with other calls; the shrinker
 /// holds a slot on the LRU, see `binder_alloc_rs_free_page`).
 pub(crate) unsafe fn state_of<'a>(alloc: *mut binder_alloc) -> Option<&'a AllocState> {
@@ -171,6 +193,7 @@ pub(crate) unsafe extern "C" fn binder_alloc_init(alloc: *mut binder_alloc) {
             pages: null_mut(),
             binder_vm_ops: core::ptr::null(),
             pid,
+            room: AllocRoom(core::mem::MaybeUninit::uninit()),
         })
     };
 }
@@ -265,30 +288,29 @@ fn mmap_setup(
     };
     let mapped = MappedSet::new(tracked)
         .map_err(|e| release_claim((e, kernel::c_str!("alloc page array"))))?;
-    let state = Arc::pin_init(
-        try_pin_init!(AllocState {
-            inner <- TryMutex::new(Inner {
-                ranges,
-                pages_high: 0,
-                mapped,
-            }),
-            pages,
-            reclaimers: AtomicUsize::new(0),
-        }? Error),
-        GFP_KERNEL,
-    )
-    .map_err(|e| release_claim((e, kernel::c_str!("alloc buffer struct"))))?;
-
-    // The allocator's reference, dropped by deferred_release (an Arc never
-    // moves its contents).
-    let state = Arc::into_raw(state);
+    let state = state_room(alloc);
+    let init = pin_init!(AllocState {
+        inner <- TryMutex::new(Inner {
+            ranges,
+            pages_high: 0,
+            mapped,
+        }),
+        pages,
+        reclaimers: AtomicUsize::new(0),
+    });
+    // SAFETY: the room is aligned and large enough (asserted above), and
+    // unused: the claim of `buffer_size` makes this the only mmap_setup
+    // that gets here, once per allocator. The state stays there, pinned,
+    // until deferred_release drops it.
+    if let Err(never) = unsafe { init.__pinned_init(state) } {
+        match never {}
+    }
     // SAFETY: `alloc` is live; readers see these after the release store
     // of `vma` (mmap's caller) or of `state`.
     unsafe {
         (*alloc).buffer = vma.start();
         (*alloc).pages = slots;
-        AtomicPtr::from_ptr(addr_of_mut!((*alloc).state))
-            .store(state.cast_mut().cast(), Ordering::Release);
+        AtomicPtr::from_ptr(addr_of_mut!((*alloc).state)).store(state.cast(), Ordering::Release);
     }
     if mode == InstallMode::OnFault {
         // Last, when nothing can fail any more: from here on the VMA's
@@ -365,10 +387,10 @@ pub(crate) unsafe extern "C" fn binder_alloc_deferred_release(alloc: *mut binder
             pages = state.pages.release_all();
         }
         drop(inner);
-        let state_ptr = core::ptr::from_ref(state);
+        let state_ptr = core::ptr::from_ref(state).cast_mut();
         // SAFETY: `alloc` is live; nobody reads these any more: every slot
         // is off the LRU, so the shrinker cannot reach the state through
-        // them (one already past its trylock holds its own reference).
+        // them (one already past its trylock is counted in `reclaimers`).
         unsafe {
             AtomicPtr::from_ptr(addr_of_mut!((*alloc).state)).store(null_mut(), Ordering::Release);
             (*alloc).pages = null_mut();
@@ -380,14 +402,20 @@ pub(crate) unsafe extern "C" fn binder_alloc_deferred_release(alloc: *mut binder
             // SAFETY: FFI call; deferred_release may sleep.
             unsafe { bindings::msleep(1) };
         }
-        // SAFETY: the allocator's reference, from Arc::into_raw in
-        // mmap_setup, taken back once.
-        let state = unsafe { Arc::from_raw(state_ptr) };
         if leave_alone {
-            // SAFETY: FFI call; the state is never freed from now on.
-            unsafe { ffi::binder_glue_quarantine(Arc::into_raw(state).cast()) };
+            // The state's memory goes with binder_proc: move out what must
+            // stay. SAFETY: nobody uses the state any more (above) and it
+            // is not dropped; its fields are read once.
+            let (inner, pages) = unsafe {
+                (
+                    (*state_ptr).inner.destroy_into_inner(),
+                    core::ptr::read(addr_of!((*state_ptr).pages)),
+                )
+            };
+            quarantine(inner, pages);
         } else {
-            drop(state);
+            // SAFETY: as above; initialised by mmap_setup, dropped once.
+            unsafe { core::ptr::drop_in_place(state_ptr) };
         }
     }
     // SAFETY: the grab taken at init, dropped once.

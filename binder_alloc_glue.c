@@ -152,24 +152,28 @@ void binder_glue_warn_live_transaction(const char *what)
 }
 
 /*
- * Allocator states that teardown left alone (a buffer still used by a
- * transaction): never freed, and kept on this list so that kmemleak knows
- * they are not lost. A failed allocation here only costs that knowledge.
+ * What teardown left alone (a buffer still used by a transaction): the
+ * buffer structs, reachable from the first one, and the page slots, with
+ * the pages still in them. Never freed, and kept on this list so that
+ * kmemleak knows they are not lost. A failed allocation here only costs
+ * that knowledge.
  */
 struct binder_quarantined {
 	struct list_head entry;
-	const void *state;
+	const void *buffers;
+	const void *pages;
 };
 static LIST_HEAD(binder_quarantine);
 static DEFINE_SPINLOCK(binder_quarantine_lock);
 
-void binder_glue_quarantine(const void *state)
+void binder_glue_quarantine(const void *buffers, const void *pages)
 {
 	struct binder_quarantined *q = kmalloc(sizeof(*q), GFP_KERNEL);
 
 	if (!q)
 		return;
-	q->state = state;
+	q->buffers = buffers;
+	q->pages = pages;
 	spin_lock(&binder_quarantine_lock);
 	list_add(&q->entry, &binder_quarantine);
 	spin_unlock(&binder_quarantine_lock);

@@ -20,7 +20,7 @@ void binder_alloc_debug_msg(u32 mask, unsigned int site, const char *fmt, ...);
 __printf(2, 3)
 void binder_alloc_err_msg(unsigned int site, const char *fmt, ...);
 void binder_glue_warn_live_transaction(const char *what);
-void binder_glue_quarantine(const void *state);
+void binder_glue_quarantine(const void *buffers, const void *pages);
 bool binder_glue_install_on_fault(void);
 const void *binder_glue_fault_vm_ops(void);
 void binder_glue_take_over_vm_ops(struct vm_area_struct *vma);

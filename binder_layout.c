@@ -42,4 +42,6 @@ void binder_layout(void)
 	LAYOUT_FIELD(BINDER_ALLOC, binder_alloc, pages);
 	LAYOUT_FIELD(BINDER_ALLOC, binder_alloc, binder_vm_ops);
 	LAYOUT_FIELD(BINDER_ALLOC, binder_alloc, pid);
+	LAYOUT_FIELD(BINDER_ALLOC, binder_alloc, room);
+	LAYOUT_SIZE(BINDER_ALLOC_ROOM, binder_alloc_room);
 }

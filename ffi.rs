@@ -48,7 +48,16 @@ pub(crate) struct binder_alloc {
     pub(crate) pages: *mut binder_lru_page,
     pub(crate) binder_vm_ops: *const c_void,
     pub(crate) pid: c_int,
+    /// Memory for the allocator's state (`struct binder_alloc_room`).
+    pub(crate) room: AllocRoom,
 }
+
+/// Mirror of `struct binder_alloc_room`: bytes only, whose size the C
+/// compiler decides (it contains a `struct mutex`).
+#[repr(C, align(8))]
+pub(crate) struct AllocRoom(
+    pub(crate) core::mem::MaybeUninit<[u8; layout::BINDER_ALLOC_ROOM_SIZE]>,
+);
 
 mod layout {
     // Generated at build time from binder_layout.c (common.mk): its path
@@ -92,7 +101,9 @@ assert_layout!(binder_alloc, BINDER_ALLOC_SIZE,
     pages => BINDER_ALLOC_PAGES,
     binder_vm_ops => BINDER_ALLOC_BINDER_VM_OPS,
     pid => BINDER_ALLOC_PID,
+    room => BINDER_ALLOC_ROOM,
 );
+const _: () = assert!(size_of::<AllocRoom>() == layout::BINDER_ALLOC_ROOM_SIZE);
 
 /// `vm_fault_t` values a fault handler returns.
 pub(crate) const VM_FAULT_OOM: c_uint = bindings::vm_fault_reason_VM_FAULT_OOM;
@@ -147,7 +158,7 @@ extern "C" {
     pub(crate) fn binder_glue_fault_vm_ops() -> *const c_void;
     pub(crate) fn binder_glue_take_over_vm_ops(vma: *mut bindings::vm_area_struct);
     pub(crate) fn binder_glue_warn_live_transaction(what: *const c_char);
-    pub(crate) fn binder_glue_quarantine(state: *const c_void);
+    pub(crate) fn binder_glue_quarantine(buffers: *const c_void, pages: *const c_void);
 
     #[cfg(binder_alloc_test)]
     pub(crate) fn binder_glue_test_install_delay();

@@ -61,6 +61,22 @@ impl<T> TryMutex<T> {
         }
     }
 
+    /// Destroys the mutex and moves its data out: what is left of `self`
+    /// is memory, to be freed without a drop.
+    ///
+    /// # Safety
+    ///
+    /// Nobody holds the mutex or uses it again, and `self` is never
+    /// dropped.
+    pub(crate) unsafe fn destroy_into_inner(&self) -> T {
+        // SAFETY: initialised (type invariant) and unused from now on
+        // (caller).
+        unsafe { ffi::binder_glue_mutex_destroy(self.mutex.get()) };
+        // SAFETY: nobody else can reach `data` (caller), and it is read
+        // once: `self` is not dropped.
+        unsafe { self.data.get().read() }
+    }
+
     /// Takes the mutex if it is free, never sleeps; usable under a spinlock.
     pub(crate) fn try_lock(&self) -> Option<TryMutexGuard<'_, T>> {
         // SAFETY: by the type invariant `mutex` is initialised.

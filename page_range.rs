@@ -103,8 +103,9 @@
 //!   released it, while that callback's mutex_unlock() may still touch the
 //!   mutex (mutex-design.rst). So the callback counts itself in
 //!   `AllocState::reclaimers` (under the mutex) until its unlock returned,
-//!   and deferred_release frees the state only once that count is zero (an
-//!   atomic add and subtract: cheaper than a reference on the `Arc`).
+//!   and deferred_release drops the state only once that count is zero (an
+//!   atomic add and subtract, cheaper than a reference count; the state
+//!   lives inside `binder_proc`, which binder.c frees right after).
 
 use crate::debug::{self, alloc_err, test_hook, trace, Counter, Site};
 use crate::ffi::{self, binder_alloc, binder_lru_page};
@@ -982,6 +983,17 @@ impl PageRange {
                 unsafe { lru::del(item, page) };
             }
         }
+    }
+}
+
+impl PageRange {
+    /// Gives the slots up for good, with the pages still installed in
+    /// them (see `binder_alloc_deferred_release`): returns the array,
+    /// which stays allocated, as is every page it points to.
+    pub(crate) fn leak(self) -> *const c_void {
+        let slots = self.slots.as_ptr();
+        core::mem::forget(self);
+        slots.cast()
     }
 }
 

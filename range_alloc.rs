@@ -800,6 +800,21 @@ impl Ranges {
     }
 }
 
+impl Ranges {
+    /// Gives the ranges up for good (see `binder_alloc_deferred_release`):
+    /// frees the spares and returns the first node, from which every other
+    /// linked node is reachable; those stay allocated.
+    pub(crate) fn leak(mut self) -> *const c_void {
+        for node in self.spares.iter_mut().filter_map(Option::take) {
+            // SAFETY: an unlinked spare of ours, from KBox::into_raw.
+            drop(unsafe { KBox::from_raw(node.raw()) });
+        }
+        let head = self.head.as_ptr();
+        core::mem::forget(self);
+        head
+    }
+}
+
 impl Drop for Ranges {
     fn drop(&mut self) {
         let mut at = Some(self.head);
