@@ -90,10 +90,11 @@ struct vm_operations_struct;
  * inside binder_proc's kmalloc object (which has unused room for it): a
  * process costs no separate allocation for its state. C never reads it;
  * the fields only size it: @lock for the state's mutex (whose size
- * depends on the lock debugging options), @rest for everything else. The
+ * depends on the lock debugging options), @rest for everything else (and
+ * one spare buffer struct, which binder.c never sees). The
  * Rust code checks at build time that its state fits.
  */
-#define BINDER_ALLOC_ROOM_WORDS 26
+#define BINDER_ALLOC_ROOM_WORDS 43
 struct binder_alloc_room {
 	struct mutex lock;
 	unsigned long rest[BINDER_ALLOC_ROOM_WORDS];

@@ -30,6 +30,7 @@ mod page_range;
 mod range_alloc;
 mod shrinker;
 
+use core::mem::MaybeUninit;
 use core::ptr::{addr_of, addr_of_mut, null_mut, NonNull};
 use core::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 use debug::{alloc_debug, Site, BUFFER_ALLOC, OPEN_CLOSE, USER_ERROR};
@@ -103,12 +104,19 @@ pub(crate) struct AllocState {
     pub(crate) reclaimers: AtomicUsize,
 }
 
-// The state lives in `binder_alloc.room` (`state_room`).
-const _: () = assert!(core::mem::size_of::<AllocState>() <= core::mem::size_of::<AllocRoom>());
-const _: () = assert!(core::mem::align_of::<AllocState>() <= core::mem::align_of::<AllocRoom>());
+/// What lives in `binder_alloc.room`.
+#[repr(C)]
+struct StateRoom {
+    state: MaybeUninit<AllocState>,
+    /// The spare node of `Ranges` that is not boxed (range_alloc.rs).
+    node: MaybeUninit<Buffer>,
+}
 
-/// Where the state of `alloc` lives.
-fn state_room(alloc: *mut binder_alloc) -> *mut AllocState {
+const _: () = assert!(core::mem::size_of::<StateRoom>() <= core::mem::size_of::<AllocRoom>());
+const _: () = assert!(core::mem::align_of::<StateRoom>() <= core::mem::align_of::<AllocRoom>());
+
+/// The room of `alloc`, where its state lives.
+fn state_room(alloc: *mut binder_alloc) -> *mut StateRoom {
     // SAFETY: `alloc` is live (all callers); only a pointer is formed.
     unsafe { addr_of_mut!((*alloc).room) }.cast()
 }
@@ -278,8 +286,19 @@ fn mmap_setup(
     }
     .map_err(|e| release_claim((e, kernel::c_str!("alloc page array"))))?;
     let slots = pages.as_raw_slots();
-    let ranges = Ranges::new(size, vma.start(), alloc_pid(alloc), GFP_KERNEL)
-        .map_err(|e| release_claim((e, kernel::c_str!("alloc buffer struct"))))?;
+    let room = state_room(alloc);
+    // SAFETY: the room's node is unused (the claim above: one setup per
+    // allocator) and lives until deferred_release drops or leaks `ranges`.
+    let ranges = unsafe {
+        Ranges::new(
+            size,
+            vma.start(),
+            alloc_pid(alloc),
+            addr_of_mut!((*room).node).cast(),
+            GFP_KERNEL,
+        )
+    }
+    .map_err(|e| release_claim((e, kernel::c_str!("alloc buffer struct"))))?;
     // Only page-fault mode records mapped pages (eager mode: no memory).
     let tracked = if mode == InstallMode::OnFault {
         size / PAGE_SIZE
@@ -288,7 +307,8 @@ fn mmap_setup(
     };
     let mapped = MappedSet::new(tracked)
         .map_err(|e| release_claim((e, kernel::c_str!("alloc page array"))))?;
-    let state = state_room(alloc);
+    // SAFETY: a pointer into the room.
+    let state: *mut AllocState = unsafe { addr_of_mut!((*room).state) }.cast();
     let init = pin_init!(AllocState {
         inner <- TryMutex::new(Inner {
             ranges,

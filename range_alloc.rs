@@ -42,6 +42,14 @@
 //! outside the lock. In steady state no transaction allocates memory
 //! here (6.12 allocates a node for every allocation and frees one on
 //! most frees).
+//!
+//! One spare lives in the allocator's room in `binder_proc` rather than
+//! in a `KBox`, so that the steady pattern keeps no node of its own
+//! (memory as 6.12's). That node is only ever a free range or a spare,
+//! never a buffer binder.c sees, because binder.c may outlive the
+//! `binder_proc` with a buffer (see `leak`): when a best fit lands on it,
+//! its range moves to a boxed node first, in place in the free tree (the
+//! tree's shape, and so every later decision, stays as it was).
 
 use crate::debug::{self, alloc_debug, Site, BUFFER_ALLOC, BUFFER_ALLOC_ASYNC, USER_ERROR};
 use crate::ffi::binder_buffer;
@@ -81,7 +89,8 @@ struct Links {
 /// # Invariants
 ///
 /// `c` is the first field, so a `binder_buffer *` handed out is a pointer
-/// to the `Buffer`. Nodes live in `KBox`es and never move while linked.
+/// to the `Buffer`. Nodes never move while linked; all but one
+/// (`Ranges::embedded`) live in `KBox`es.
 /// `size` is the range's size; it changes only under the allocator mutex
 /// and only while the range is free (or being allocated, before binder.c
 /// sees it).
@@ -355,9 +364,10 @@ pub(crate) struct Allocated<'a> {
 ///
 /// `head` and the nodes linked from it (every range of the mapping, in
 /// address order, sizes adding up to `size`), and `spares[..spare_count]`
-/// (unlinked) are nodes from `KBox::into_raw`, owned by this `Ranges`. The
-/// free nodes are in `free_tree`, the allocated ones in `allocated_tree`;
-/// no two free nodes are neighbours.
+/// (unlinked) are nodes owned by this `Ranges`: from `KBox::into_raw`, all
+/// but `embedded`, which is never allocated, never the head, and unlinked
+/// exactly when `embedded_spare`. The free nodes are in `free_tree`, the
+/// allocated ones in `allocated_tree`; no two free nodes are neighbours.
 pub(crate) struct Ranges {
     /// Size of the mapping in bytes.
     size: usize,
@@ -373,6 +383,10 @@ pub(crate) struct Ranges {
     allocated: usize,
     spares: [Option<Node>; SPARES],
     spare_count: usize,
+    /// The node in the allocator's room: a free range or a spare.
+    embedded: Node,
+    /// `embedded` is unlinked, a spare.
+    embedded_spare: bool,
 }
 
 // SAFETY: the nodes are owned by the `Ranges` and only reached through it,
@@ -381,13 +395,21 @@ unsafe impl Send for Ranges {}
 
 impl Ranges {
     /// One free range covering a mapping of `size` bytes at user address
-    /// `base`.
-    pub(crate) fn new(
+    /// `base`, with `embedded` as a spare node.
+    ///
+    /// # Safety
+    ///
+    /// `embedded` is valid and aligned memory for a `Buffer` that nothing
+    /// else uses, until the `Ranges` is dropped or leaked.
+    pub(crate) unsafe fn new(
         size: usize,
         base: usize,
         pid: c_int,
+        embedded: *mut Buffer,
         flags: kernel::alloc::Flags,
     ) -> Result<Self> {
+        // SAFETY: ours to use (caller); a `Buffer` needs no drop.
+        unsafe { embedded.write(Buffer::zeroed()) };
         // SAFETY: a new node, owned by the `Ranges` from here on.
         let head = unsafe { Node::from_raw(KBox::into_raw(KBox::new(Buffer::zeroed(), flags)?)) };
         set_c_field!(head, user_data, base);
@@ -405,6 +427,9 @@ impl Ranges {
             allocated: 0,
             spares: [None; SPARES],
             spare_count: 0,
+            // SAFETY: not NULL (valid memory, caller).
+            embedded: unsafe { Node::from_raw(embedded) },
+            embedded_spare: true,
         };
         ranges.insert_free(head);
         Ok(ranges)
@@ -485,19 +510,32 @@ impl Ranges {
         unsafe { bindings::rb_erase(node.rb(), &mut self.allocated_tree) };
     }
 
-    /// A zeroed node for a split's tail, from the spares.
+    /// A zeroed node for a split's tail, from the spares: the embedded one
+    /// first (a tail is a free range).
     fn take_spare(&mut self) -> Option<Node> {
-        self.spare_count = self.spare_count.checked_sub(1)?;
-        let node = self.spares[self.spare_count].take()?;
+        let node = if self.embedded_spare {
+            self.embedded_spare = false;
+            self.embedded
+        } else {
+            self.take_boxed_spare()?
+        };
         // SAFETY: an owned, unlinked node: made a fresh one (6.12 takes a
         // kzalloc'ed one). `Buffer` needs no drop.
         unsafe { node.raw().write(Buffer::zeroed()) };
         Some(node)
     }
 
+    /// A boxed spare, as it is.
+    fn take_boxed_spare(&mut self) -> Option<Node> {
+        self.spare_count = self.spare_count.checked_sub(1)?;
+        self.spares[self.spare_count].take()
+    }
+
     /// Keeps an unlinked node of ours as a spare, or frees it.
     fn put_spare(&mut self, node: Node) {
-        if let Some(slot) = self.spares.get_mut(self.spare_count) {
+        if node == self.embedded {
+            self.embedded_spare = true;
+        } else if let Some(slot) = self.spares.get_mut(self.spare_count) {
             *slot = Some(node);
             self.spare_count += 1;
         } else {
@@ -570,6 +608,17 @@ impl Ranges {
             return Err(AllocError::Failed(ENOSPC));
         };
 
+        // The embedded node is never handed out: its range moves to a boxed
+        // node, which takes its place in the list and the free tree.
+        let best = if best == self.embedded {
+            let Some(boxed) = self.take_boxed_spare() else {
+                return Err(AllocError::NeedNodes);
+            };
+            self.move_embedded_to(boxed);
+            boxed
+        } else {
+            best
+        };
         let free_size = best.size();
         let offset = best.offset();
         if free_size != size {
@@ -633,6 +682,27 @@ impl Ranges {
             buffer: best.buffer(self),
             offset,
         })
+    }
+
+    /// Moves the free range of the embedded node to the unlinked `boxed`,
+    /// everything included (the stale C fields that spam detection reads),
+    /// at the same place in the list and in the free tree; the embedded
+    /// node becomes a spare.
+    fn move_embedded_to(&mut self, boxed: Node) {
+        let embedded = self.embedded;
+        // SAFETY: two distinct live nodes of ours; `Buffer` is plain data.
+        unsafe { core::ptr::copy_nonoverlapping(embedded.raw(), boxed.raw(), 1) };
+        // Never the head: it has a predecessor.
+        if let Some(prev) = boxed.prev() {
+            prev.set_next(Some(boxed));
+        }
+        if let Some(next) = boxed.next() {
+            next.set_prev(Some(boxed));
+        }
+        // SAFETY: `embedded` is in our free tree (a linked free node);
+        // `boxed` takes its place there, under the mutex.
+        unsafe { bindings::rb_replace_node(embedded.rb(), boxed.rb(), &mut self.free_tree) };
+        self.embedded_spare = true;
     }
 
     /// Frees the buffer `c_buffer` of ours as 6.12 does; -EINVAL if it is
@@ -803,11 +873,22 @@ impl Ranges {
 impl Ranges {
     /// Gives the ranges up for good (see `binder_alloc_deferred_release`):
     /// frees the spares and returns the first node, from which every other
-    /// linked node is reachable; those stay allocated.
+    /// linked node is reachable; those stay allocated. The embedded node,
+    /// whose memory goes with `binder_proc`, is unlinked first: it is a
+    /// free range, which nobody reaches any more.
     pub(crate) fn leak(mut self) -> *const c_void {
         for node in self.spares.iter_mut().filter_map(Option::take) {
             // SAFETY: an unlinked spare of ours, from KBox::into_raw.
             drop(unsafe { KBox::from_raw(node.raw()) });
+        }
+        if !self.embedded_spare {
+            let (prev, next) = (self.embedded.prev(), self.embedded.next());
+            if let Some(prev) = prev {
+                prev.set_next(next);
+            }
+            if let Some(next) = next {
+                next.set_prev(prev);
+            }
         }
         let head = self.head.as_ptr();
         core::mem::forget(self);
@@ -820,9 +901,11 @@ impl Drop for Ranges {
         let mut at = Some(self.head);
         while let Some(node) = at {
             at = node.next();
-            // SAFETY: every listed node is ours, from KBox::into_raw
-            // (invariant); nothing reaches them any more.
-            drop(unsafe { KBox::from_raw(node.raw()) });
+            if node != self.embedded {
+                // SAFETY: every other listed node is ours, from
+                // KBox::into_raw (invariant); nothing reaches them any more.
+                drop(unsafe { KBox::from_raw(node.raw()) });
+            }
         }
         for node in self.spares.iter_mut().filter_map(Option::take) {
             // SAFETY: as above, for the unlinked spares.

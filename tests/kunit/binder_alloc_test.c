@@ -1329,6 +1329,60 @@ static void shrinker_unlock_outlives_release(struct kunit *test)
 	clear_hook();
 }
 
+/* ---- the spare buffer struct inside binder_proc ----------------------------- */
+
+static bool in_proc(struct bat *ctx, const void *p)
+{
+	return p >= (const void *)&ctx->proc && p < (const void *)(&ctx->proc + 1);
+}
+
+/*
+ * One spare buffer struct lives in the allocator's room inside binder_proc.
+ * It may be a free range, never a buffer handed out: binder.c can hold a
+ * buffer after binder_proc is freed (a transaction left alone at release).
+ * A first allocation makes it the free tail; a second one that takes that
+ * tail exactly, and then splits of it, must get boxed structs at the same
+ * offsets.
+ */
+static void spare_in_proc_never_handed_out(struct kunit *test)
+{
+	struct bat *ctx = ctx_of(test);
+	unsigned long base = ctx->proc.alloc.buffer;
+	size_t size = ctx->proc.alloc.buffer_size;
+	struct binder_buffer *a, *b, *c[8];
+	int i;
+
+	a = new_buf(test, 100, false);
+	KUNIT_ASSERT_FALSE(test, IS_ERR(a));
+	KUNIT_EXPECT_FALSE(test, in_proc(ctx, a));
+	/* The rest of the mapping, exactly: the tail itself. */
+	b = new_buf(test, size - 104, false);
+	KUNIT_ASSERT_FALSE(test, IS_ERR(b));
+	KUNIT_EXPECT_FALSE(test, in_proc(ctx, b));
+	KUNIT_EXPECT_EQ(test, b->user_data, base + 104);
+	binder_alloc_free_buf(&ctx->proc.alloc, b);
+	/* Now splits of the tail, each leaving a new tail. */
+	for (i = 0; i < 8; i++) {
+		c[i] = new_buf(test, 100, false);
+		KUNIT_ASSERT_FALSE(test, IS_ERR(c[i]));
+		KUNIT_EXPECT_FALSE(test, in_proc(ctx, c[i]));
+		KUNIT_EXPECT_EQ(test, c[i]->user_data, base + 104 * (i + 1));
+	}
+	/* Holes between held buffers, then the same requests again. */
+	for (i = 0; i < 8; i += 2)
+		binder_alloc_free_buf(&ctx->proc.alloc, c[i]);
+	for (i = 0; i < 8; i += 2) {
+		c[i] = new_buf(test, 100, false);
+		KUNIT_ASSERT_FALSE(test, IS_ERR(c[i]));
+		KUNIT_EXPECT_FALSE(test, in_proc(ctx, c[i]));
+	}
+	for (i = 0; i < 8; i++)
+		binder_alloc_free_buf(&ctx->proc.alloc, c[i]);
+	binder_alloc_free_buf(&ctx->proc.alloc, a);
+	KUNIT_EXPECT_EQ(test, binder_alloc_get_allocated_count(&ctx->proc.alloc), 0);
+	KUNIT_EXPECT_EQ(test, binder_alloc_get_free_async_space(&ctx->proc.alloc), size / 2);
+}
+
 /* ---- buffers a transaction still uses --------------------------------------- */
 
 /* The C allocator's BUG_ON(buffer->transaction): warn, leave it alone. */
@@ -1494,6 +1548,7 @@ static struct kunit_case binder_alloc_cases[] = {
 	KUNIT_CASE(failed_claim_withdrawn_under_reader),
 	KUNIT_CASE(ready_claim_survives_claimers_error),
 	KUNIT_CASE(shrinker_unlock_outlives_release),
+	KUNIT_CASE(spare_in_proc_never_handed_out),
 	KUNIT_CASE(free_with_live_transaction_left_alone),
 	KUNIT_CASE(release_with_live_transaction_left_alone),
 	KUNIT_CASE(fault_maps_slot_page),
