@@ -1315,7 +1315,11 @@ static void shrinker_unlock_outlives_release(struct kunit *test)
 	KUNIT_EXPECT_TRUE(test, k2_waited);
 	KUNIT_EXPECT_FALSE(test, k2_finished);
 	KUNIT_EXPECT_PTR_EQ(test, ctx->proc.alloc.state, NULL);
-	/* Still allocated (KASAN checks the read). */
+	/*
+	 * The state lives in binder_proc, which binder.c frees as soon as
+	 * deferred_release returns: that it has not returned (above) is what
+	 * keeps it there for K1.
+	 */
 	KUNIT_EXPECT_NOT_NULL(test, w.state);
 	if (w.state)
 		(void)READ_ONCE(*w.state);
