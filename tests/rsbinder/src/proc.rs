@@ -6,7 +6,8 @@
 use crate::aidl::alloctest::IAllocTest::IAllocTest;
 use crate::service::lookup;
 use rsbinder::Strong;
-use std::process::{Child, Command};
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 pub struct ChildProc {
@@ -119,7 +120,10 @@ impl ServiceProc {
     }
 }
 
-/// Starts a load client process (see service::load).
+/// Starts a load client process (see service::load). It looks the
+/// service up, reports "ready" on its stdout and waits for a line on its
+/// stdin before calling: `release_loads` starts all clients at once, so
+/// their calls overlap however long each took to start.
 pub fn start_load(name: &str, threads: u32, rounds: u32, size: usize) -> Result<ChildProc, String> {
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
     let child = Command::new(exe)
@@ -130,10 +134,39 @@ pub fn start_load(name: &str, threads: u32, rounds: u32, size: usize) -> Result<
             &rounds.to_string(),
             &size.to_string(),
         ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
         .spawn()
         .map_err(|e| format!("starting load client: {e}"))?;
     Ok(ChildProc {
         child,
         what: format!("load client of {name}"),
     })
+}
+
+/// Waits until every load client has found the service, then lets them
+/// all go. A client that fails its lookup exits: its stdout ends without
+/// "ready" and this returns the error.
+pub fn release_loads(loads: &mut [ChildProc]) -> Result<(), String> {
+    for load in loads.iter_mut() {
+        let out = load
+            .child
+            .stdout
+            .take()
+            .ok_or("load client without stdout")?;
+        let mut line = String::new();
+        BufReader::new(out)
+            .read_line(&mut line)
+            .map_err(|e| format!("reading from the {}: {e}", load.what))?;
+        if line.trim() != "ready" {
+            return Err(format!("the {} did not get ready", load.what));
+        }
+    }
+    for load in loads.iter_mut() {
+        let mut input = load.child.stdin.take().ok_or("load client without stdin")?;
+        input
+            .write_all(b"go\n")
+            .map_err(|e| format!("starting the {}: {e}", load.what))?;
+    }
+    Ok(())
 }

@@ -21,7 +21,7 @@ use crate::aidl::alloctest::{
     Outer::Outer,
 };
 use crate::debugfs::{wait_buffers, AllocState};
-use crate::proc::{start_hub, start_load, ChildProc, ServiceProc};
+use crate::proc::{release_loads, start_hub, start_load, ChildProc, ServiceProc};
 use crate::service::{digest, pattern_file, read_whole};
 use crate::{init_binder, pattern};
 use rsbinder::{
@@ -489,6 +489,7 @@ fn concurrent_clients(sc: &mut Scenario) -> Outcome {
     let mut loads: Vec<ChildProc> = (0..procs)
         .map(|_| start_load(name, threads, rounds, 8192))
         .collect::<Result<_, _>>()?;
+    release_loads(&mut loads)?;
     for (i, load) in loads.iter_mut().enumerate() {
         let status = load.wait_exit(Duration::from_secs(300))?;
         ensure!(status.success(), "load client {i} failed: {status}");

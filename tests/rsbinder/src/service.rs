@@ -193,6 +193,14 @@ pub fn load(name: &str, threads: u32, rounds: u32, size: usize) -> i32 {
             return 1;
         }
     };
+    // The start barrier of proc::release_loads.
+    println!("ready");
+    let _ = std::io::stdout().flush();
+    let mut go = String::new();
+    if std::io::stdin().read_line(&mut go).is_err() || go.trim() != "go" {
+        eprintln!("rsb_alloc load: no start signal");
+        return 1;
+    }
     let failures: usize = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..threads)
             .map(|t| {
