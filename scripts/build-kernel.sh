@@ -52,7 +52,7 @@ if [ -f "$out/.built" ]; then
 	exit 0
 fi
 
-echo "build-kernel: building $variant kernel in $out (takes 3-5 minutes)" >&2
+echo "build-kernel: building $variant kernel in $out (takes 10-15 minutes on 2 cores)" >&2
 mkdir -p "$out"
 log="$out/build.log"
 {
